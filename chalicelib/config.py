@@ -1,0 +1,218 @@
+"""All configuration, read in one place.
+
+Every variable Magpie reads is a property here, with its default and the error it raises
+when it is required and missing. Nothing is read at import time: `settings()` builds a
+`Settings` over the environment on first use and caches it (`reset_settings()` in tests).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+BACKENDS = ("aws", "local")
+TEXT_CAPABILITIES = frozenset({"sentiment", "entities", "key_phrases", "language"})
+IMAGE_CAPABILITIES = frozenset({"labels", "text", "faces", "moderation"})
+
+
+class ConfigError(RuntimeError):
+    """A required variable is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _get(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value if value else default
+
+    def require(self, name: str, why: str = "") -> str:
+        value = self._get(name)
+        if value is None:
+            reason = f" ({why})" if why else ""
+            raise ConfigError(f"environment variable {name} is required{reason}")
+        return value
+
+    def _int(self, name: str, default: int, minimum: int = 0) -> int:
+        raw = self._get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+        if value < minimum:
+            raise ConfigError(f"environment variable {name} must be >= {minimum}, got {value}")
+        return value
+
+    def _bool(self, name: str, default: bool) -> bool:
+        raw = self._get(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"environment variable {name} must be true or false, got {raw!r}")
+
+    def _set(self, name: str, default: frozenset[str], allowed: frozenset[str]) -> frozenset[str]:
+        raw = self._get(name)
+        if raw is None:
+            return default
+        values = frozenset(v.strip() for v in raw.split(",") if v.strip())
+        unknown = values - allowed
+        if unknown:
+            raise ConfigError(
+                f"environment variable {name} has unknown values {sorted(unknown)}; "
+                f"allowed: {sorted(allowed)}"
+            )
+        return values
+
+    # --- backend and places ----------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        value = (self._get("MAGPIE_BACKEND", "local") or "local").lower()
+        if value not in BACKENDS:
+            raise ConfigError(f"environment variable MAGPIE_BACKEND must be one of {BACKENDS}")
+        return value
+
+    @property
+    def home(self) -> Path:
+        return Path(self._get("MAGPIE_HOME", ".magpie") or ".magpie").resolve()
+
+    @property
+    def region(self) -> str:
+        return self._get("AWS_REGION") or self._get("AWS_DEFAULT_REGION") or "us-east-1"
+
+    @property
+    def account(self) -> str:
+        return self._get("MAGPIE_ACCOUNT_ID", "000000000000") or "000000000000"
+
+    # --- X ----------------------------------------------------------------------------
+
+    @property
+    def bot_user_id(self) -> str:
+        return self.require("TWITTER_BOT_USER_ID", "the bot's own X user id")
+
+    @property
+    def twitter_secret_id(self) -> str:
+        return self.require("TWITTER_SECRET_ID", "the Secrets Manager secret with the X keys")
+
+    @property
+    def live_replies(self) -> bool:
+        """Locally, replies go to the dry-run outbox unless this is set (magpie serve --live)."""
+        return self._bool("MAGPIE_LIVE", False)
+
+    # --- AWS resources ----------------------------------------------------------------
+
+    @property
+    def event_bus_name(self) -> str:
+        return self._get("EVENT_BUS_NAME", "magpie") or "magpie"
+
+    @property
+    def idempotency_table(self) -> str:
+        return self.require("IDEMPOTENCY_TABLE", "the DynamoDB idempotency table")
+
+    @property
+    def media_bucket(self) -> str:
+        return self.require("MEDIA_BUCKET", "the S3 bucket for media and annotated images")
+
+    @property
+    def lex_bot_id(self) -> str:
+        return self.require("LEX_BOT_ID", "the Lex V2 bot")
+
+    @property
+    def lex_bot_alias_id(self) -> str:
+        return self.require("LEX_BOT_ALIAS_ID", "the Lex V2 bot alias")
+
+    @property
+    def lex_locale(self) -> str:
+        return self._get("LEX_LOCALE_ID", "en_GB") or "en_GB"
+
+    @property
+    def rekognition_collection(self) -> str | None:
+        return self._get("REKOGNITION_COLLECTION_ID")
+
+    @property
+    def alert_topic_arn(self) -> str:
+        return self.require("ALERT_TOPIC_ARN", "the SNS alert topic")
+
+    @property
+    def alert_webhook_url(self) -> str | None:
+        return self._get("ALERT_WEBHOOK_URL")
+
+    # --- analysis ---------------------------------------------------------------------
+
+    @property
+    def text_capabilities(self) -> frozenset[str]:
+        return self._set("TEXT_CAPABILITIES", TEXT_CAPABILITIES, TEXT_CAPABILITIES)
+
+    @property
+    def image_capabilities(self) -> frozenset[str]:
+        return self._set("IMAGE_CAPABILITIES", IMAGE_CAPABILITIES, IMAGE_CAPABILITIES)
+
+    @property
+    def media_allowed_hosts(self) -> frozenset[str]:
+        raw = self._get("MEDIA_ALLOWED_HOSTS", "pbs.twimg.com") or "pbs.twimg.com"
+        return frozenset(h.strip().lower() for h in raw.split(",") if h.strip())
+
+    @property
+    def media_mirror(self) -> Path | None:
+        raw = self._get("MAGPIE_MEDIA_MIRROR")
+        return Path(raw).resolve() if raw else None
+
+    @property
+    def local_sentiment(self) -> str:
+        value = (self._get("LOCAL_SENTIMENT", "e5") or "e5").lower()
+        if value not in ("e5", "vader"):
+            raise ConfigError("environment variable LOCAL_SENTIMENT must be e5 or vader")
+        return value
+
+    # --- responders and egress --------------------------------------------------------
+
+    @property
+    def blur_unknown_faces(self) -> bool:
+        return self._bool("BLUR_UNKNOWN_FACES", False)
+
+    @property
+    def replies_per_author_per_hour(self) -> int:
+        return self._int("REPLIES_PER_AUTHOR_PER_HOUR", 10, minimum=1)
+
+    @property
+    def max_bot_thread_depth(self) -> int:
+        return self._int("MAX_BOT_THREAD_DEPTH", 3, minimum=1)
+
+    @property
+    def http_timeout_seconds(self) -> int:
+        return self._int("HTTP_TIMEOUT_SECONDS", 10, minimum=1)
+
+    # --- local runtime ----------------------------------------------------------------
+
+    @property
+    def bus_max_attempts(self) -> int:
+        return self._int("MAGPIE_BUS_MAX_ATTEMPTS", 5, minimum=1)
+
+    @property
+    def bus_base_delay_ms(self) -> int:
+        return self._int("MAGPIE_BUS_BASE_DELAY_MS", 200, minimum=0)
+
+    @property
+    def bus_workers(self) -> int:
+        return self._int("MAGPIE_BUS_WORKERS", 2, minimum=1)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    settings.cache_clear()

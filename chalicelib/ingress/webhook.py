@@ -1,0 +1,123 @@
+"""The webhook's two operations, free of Chalice: answer a CRC, accept a signed delivery.
+
+A delivery is acknowledged (200) only once every event is durably on the bus; any failure
+to publish raises, and the handler answers 5xx so X retries. No media download or ML here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.events import MessageReceived
+from chalicelib.idempotency import IdempotencyInProgress
+from chalicelib.ingress import signature
+from chalicelib.ingress.activity import UnsupportedPayload, translate
+from chalicelib.ports import EventBus, IdempotencyStore
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 64
+
+
+class PayloadTooLarge(ValueError):
+    pass
+
+
+class InvalidPayload(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Accepted:
+    events: int
+    messages: int
+    duplicates: int
+    skipped: int
+
+    def body(self) -> dict[str, Any]:
+        return {"status": "accepted", "events": self.events, "messages": self.messages,
+                "duplicates": self.duplicates, "skipped": self.skipped}
+
+
+def answer_crc(secret: str, token: str | None) -> dict[str, str]:
+    return signature.crc_response(secret, token)
+
+
+def accept_delivery(
+    raw_body: bytes,
+    signature_header: str | None,
+    *,
+    secret: str,
+    bot_user_id: str,
+    bus: EventBus,
+    idempotency: IdempotencyStore,
+) -> Accepted:
+    """Verify, parse, fan out and publish one delivery. Raises on anything we cannot accept:
+    InvalidSignature (401), PayloadTooLarge (413), InvalidPayload (400), PublishError (5xx)."""
+    if len(raw_body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body is {len(raw_body)} bytes, limit {MAX_BODY_BYTES}")
+    signature.verify(secret, raw_body, signature_header)
+    payload = _parse(raw_body)
+    try:
+        translation = translate(payload, bot_user_id)
+    except UnsupportedPayload as exc:
+        raise InvalidPayload(str(exc)) from exc
+    for note in translation.notes:
+        logger.info("delivery note: %s", note)
+    for item_id, reason in translation.skipped:
+        logger.info("not answering %s: %s", item_id, reason)
+    bus.put(translation.raw)
+    duplicates = sum(0 if _publish_once(m, bus, idempotency) else 1 for m in translation.messages)
+    return Accepted(
+        events=len(translation.raw),
+        messages=len(translation.messages) - duplicates,
+        duplicates=duplicates,
+        skipped=len(translation.skipped),
+    )
+
+
+def _publish_once(message: MessageReceived, bus: EventBus, idempotency: IdempotencyStore) -> bool:
+    """Publish MESSAGE_RECEIVED once per message id; False when it was a duplicate."""
+    published_now = []
+
+    def publish() -> str:
+        bus.put([message.to_event()])
+        published_now.append(True)
+        return "published"
+
+    try:
+        idempotency.once("message-received", f"{message.Kind}:{message.MessageId}", publish)
+    except IdempotencyInProgress:
+        # A concurrent delivery of the same message is publishing it; if that one fails it
+        # answers 5xx and X retries, so nothing is lost by acknowledging this copy.
+        pass
+    if not published_now:
+        logger.info("duplicate delivery of %s %s", message.Kind, message.MessageId)
+    return bool(published_now)
+
+
+def _parse(raw_body: bytes) -> Any:
+    try:
+        payload = json.loads(raw_body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidPayload("body is not valid JSON") from exc
+    if _depth(payload) > MAX_JSON_DEPTH:
+        raise InvalidPayload(f"JSON nested deeper than {MAX_JSON_DEPTH}")
+    return payload
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, iteratively (deep input must not blow the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            return depth
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest

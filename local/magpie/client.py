@@ -1,0 +1,34 @@
+"""`magpie send`: sign a payload with the configured consumer secret and POST it."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from chalicelib.ingress.signature import SIGNATURE_HEADER, sign
+
+
+def post_signed(url: str, body: bytes, secret: str, timeout: float = 30.0) -> tuple[int, Any]:
+    """POST body with a valid X signature; returns (status, parsed JSON body or text)."""
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)},
+    )
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+            return response.status, _decode(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, _decode(exc.read())
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")

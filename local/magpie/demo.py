@@ -1,0 +1,112 @@
+"""`magpie demo`: the whole local stack, every bundled webhook sample, what each one produced."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from magpie.apps import ROOT
+from magpie.client import post_signed
+from magpie.runtime import Runtime, configure_environment
+from magpie.server import BackgroundServer
+
+SAMPLES = ROOT / "examples" / "webhooks"
+MEDIA_MIRROR = ROOT / "examples" / "media-mirror"
+DEMO_BOT_USER_ID = "1876543210987654321"  # the bot of the bundled (made-up) samples
+
+
+def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> int:
+    """Run every sample through a fresh local stack; returns a process exit code."""
+    from chalicelib.secrets import ensure_local_secret
+
+    if home.exists():
+        shutil.rmtree(home)  # a fresh home: otherwise every sample is a known duplicate
+    overrides = {"TWITTER_BOT_USER_ID": DEMO_BOT_USER_ID}
+    if MEDIA_MIRROR.is_dir():
+        overrides["MAGPIE_MEDIA_MIRROR"] = str(MEDIA_MIRROR)
+    configure_environment(home, **overrides)
+    secret = ensure_local_secret(home).api_secret
+    files = sorted(samples.glob("*.json"))
+    failures = 0
+    with Runtime(home) as runtime, BackgroundServer() as server:
+        print(f"Magpie local stack: webhook {server.url}, home {home}", file=out)
+        print(f"Targets on the local bus: {', '.join(runtime.target_names)}\n", file=out)
+        for path in files:
+            before = runtime.store.last_seq()
+            status, body = post_signed(server.url, path.read_bytes(), secret)
+            idle = runtime.wait_idle(timeout=180)
+            produced = [env for _, env in runtime.store.events_since(before)]
+            failures += status != 200 or not idle
+            print(f"== {path.name}: HTTP {status} {_counts(body)}", file=out)
+            for envelope in produced:
+                print(f"   {describe(envelope)}", file=out)
+            if not idle:
+                print("   (still busy after 180 s)", file=out)
+            print(file=out)
+        dead = runtime.store.dead_letters()
+    print(f"{len(files)} deliveries, {len(dead)} dead letters; lake under {home / 'lake'}",
+          file=out)
+    for letter in dead:
+        print(f"   dead letter: {letter.target} on {letter.detail_type}: {letter.last_error}",
+              file=out)
+    return 1 if failures or dead else 0
+
+
+def _counts(body: Any) -> str:
+    if not isinstance(body, dict) or "events" not in body:
+        return str(body)
+    return (f"({body['events']} raw event(s), {body['messages']} new message(s), "
+            f"{body['duplicates']} duplicate(s), {body['skipped']} not for the bot)")
+
+
+def describe(envelope: dict[str, Any]) -> str:
+    """One line per event: its type and what matters in it."""
+    detail = envelope.get("detail") or {}
+    kind = envelope.get("detail-type", "?")
+    summary = _SUMMARIES.get(kind)
+    text = summary(detail) if summary else _raw_summary(detail)
+    return f"{kind:<24} {text}"
+
+
+def _raw_summary(detail: dict[str, Any]) -> str:
+    ident = detail.get("id_str") or detail.get("id") or detail.get("event_uuid") or ""
+    return f"id={ident}" if ident else ""
+
+
+def _received(detail: dict[str, Any]) -> str:
+    images = len(detail.get("ImageUrls") or [])
+    return (f"{detail.get('Kind')} {detail.get('MessageId')} from @{detail.get('Author')}: "
+            f"{detail.get('Text')!r}" + (f" [{images} image(s)]" if images else ""))
+
+
+def _analysed(detail: dict[str, Any]) -> str:
+    analysis = detail.get("Analysis") or {}
+    parts = [f"sentiment {analysis.get('TextSentiment')}"]
+    entities = [e.get("Text") for e in analysis.get("TextEntities") or []]
+    if entities:
+        parts.append("entities " + ", ".join(entities))
+    for image in analysis.get("Images") or []:
+        inner = image.get("Analysis") or {}
+        people = [c.get("Name") for c in inner.get("CelebrityFaces") or []]
+        faces = len(people) + len(inner.get("UnrecognizedFaces") or [])
+        parts.append(f"image {image.get('Key')}: {faces} face(s)"
+                     + (f", known: {', '.join(people)}" if people else ""))
+    for rejected in analysis.get("RejectedMedia") or []:
+        parts.append(f"media rejected ({rejected.get('Reason')})")
+    for error in analysis.get("Errors") or []:
+        parts.append(f"{error.get('Capability')} failed")
+    return "; ".join(parts)
+
+
+_SUMMARIES = {
+    "MESSAGE_RECEIVED": _received,
+    "MESSAGE_ANALYSED": _analysed,
+    "MESSAGE_ANALYSIS_FAILED": lambda d: f"{d.get('MessageId')}: {d.get('Reason')}",
+    "SEND_TWEET": lambda d: f"reply to {d.get('MessageId')}: {d.get('Text')!r}"
+    + (f" with {len(d.get('ImageKeys') or [])} image(s)" if d.get("ImageKeys") else ""),
+    "TWEET_SENT": lambda d: f"{d.get('SentId')} ({'dry run' if d.get('DryRun') else 'posted'})",
+    "TWEET_FAILED": lambda d: f"{d.get('MessageId')}: {d.get('Reason')}",
+    "REPLY_SKIPPED": lambda d: f"{d.get('MessageId')}: {d.get('Reason')}",
+}
