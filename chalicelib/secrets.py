@@ -14,7 +14,7 @@ from pathlib import Path
 
 from chalicelib.config import ConfigError, settings
 
-LOCAL_SECRET_FILE = "x-secret.json"
+LOCAL_SECRET_FILE = "x-secret.json"  # noqa: S105 (a file name, not a secret)
 ENV_NAMES = {
     "api_key": "TWITTER_API_KEY",
     "api_secret": "TWITTER_API_SECRET",
@@ -43,8 +43,11 @@ class TwitterKeys:
 
     def values(self) -> list[str]:
         """Every secret value, for scrubbing checks."""
-        return [v for v in (self.api_key, self.api_secret, self.access_token,
-                            self.access_token_secret) if v]
+        return [
+            v
+            for v in (self.api_key, self.api_secret, self.access_token, self.access_token_secret)
+            if v
+        ]
 
 
 def twitter_keys() -> TwitterKeys:
@@ -79,8 +82,9 @@ def _aws_keys() -> TwitterKeys:
 @lru_cache(maxsize=4)
 def _local_keys(home: str) -> TwitterKeys:
     if os.environ.get("TWITTER_API_SECRET", "").strip():
-        return TwitterKeys(**{attr: os.environ.get(env, "").strip()
-                              for attr, env in ENV_NAMES.items()})
+        return TwitterKeys(
+            **{attr: os.environ.get(env, "").strip() for attr, env in ENV_NAMES.items()}
+        )
     path = Path(home) / LOCAL_SECRET_FILE
     if path.exists():
         data = json.loads(path.read_text())
@@ -98,7 +102,10 @@ def ensure_local_secret(home: Path) -> TwitterKeys:
     path = home / LOCAL_SECRET_FILE
     if not path.exists():
         home.mkdir(parents=True, exist_ok=True)
-        payload = {"ApiKey": "local-" + _random.token_hex(8), "ApiSecret": _random.token_urlsafe(32)}
+        payload = {
+            "ApiKey": "local-" + _random.token_hex(8),
+            "ApiSecret": _random.token_urlsafe(32),
+        }
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

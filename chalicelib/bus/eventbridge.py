@@ -47,24 +47,33 @@ class EventBridgeBus:
         }
         size = len(entry["Detail"].encode()) + len(event.source) + len(event.detail_type)
         if size > MAX_ENTRY_BYTES:
-            raise PublishError(f"{event.detail_type} event is {size} bytes, over EventBridge's 256 KiB")
+            raise PublishError(
+                f"{event.detail_type} event is {size} bytes, over EventBridge's 256 KiB"
+            )
         return entry
 
     def _put_batch(self, entries: list[dict[str, Any]]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         pending = entries
         for attempt in range(self._attempts):
-            response = self._client.put_events(Entries=pending)
+            try:
+                response = self._client.put_events(Entries=pending)
+            except (BotoCoreError, ClientError) as exc:
+                raise PublishError(f"PutEvents failed: {exc}") from exc
             if not response.get("FailedEntryCount"):
                 return
             # Entries in the response line up with the request; retry only the failed ones.
             failed = [
                 (entry, result)
-                for entry, result in zip(pending, response["Entries"])
+                for entry, result in zip(pending, response["Entries"], strict=True)
                 if result.get("ErrorCode")
             ]
             logger.warning(
                 "EventBridge rejected %d of %d entries (attempt %d): %s",
-                len(failed), len(pending), attempt + 1,
+                len(failed),
+                len(pending),
+                attempt + 1,
                 sorted({r["ErrorCode"] for _, r in failed}),
             )
             pending = [entry for entry, _ in failed]

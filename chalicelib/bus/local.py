@@ -106,8 +106,12 @@ class LocalBusStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        e["id"], e["detail-type"], e["source"], e["time"],
-                        json.dumps(e, separators=(",", ":")), replay_name,
+                        e["id"],
+                        e["detail-type"],
+                        e["source"],
+                        e["time"],
+                        json.dumps(e, separators=(",", ":")),
+                        replay_name,
                     )
                     for e in envelopes
                 ],
@@ -174,7 +178,9 @@ class LocalBusStore:
                 [(now + lease_seconds, now, seq, target) for seq, target, _, _ in rows],
             )
             db.execute("COMMIT")
-        return [Delivery(seq, target, attempts, json.loads(raw)) for seq, target, attempts, raw in rows]
+        return [
+            Delivery(seq, target, attempts, json.loads(raw)) for seq, target, attempts, raw in rows
+        ]
 
     def complete(self, delivery: Delivery) -> None:
         with self._connect() as db:
@@ -193,8 +199,13 @@ class LocalBusStore:
                 "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, last_error = ?,"
                 " updated_at = ? WHERE event_seq = ? AND target = ?",
                 (
-                    "dead" if dead else "pending", attempts, time.time() + delay, error[:2000],
-                    time.time(), delivery.event_seq, delivery.target,
+                    "dead" if dead else "pending",
+                    attempts,
+                    time.time() + delay,
+                    error[:2000],
+                    time.time(),
+                    delivery.event_seq,
+                    delivery.target,
                 ),
             )
         return dead
@@ -268,9 +279,7 @@ class LocalBusStore:
         self, start: str, end: str, detail_types: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
         """Original (not replayed) envelopes with start <= time < end (ISO-8601 UTC)."""
-        query = (
-            "SELECT envelope FROM events WHERE time >= ? AND time < ? AND replay_name IS NULL"
-        )
+        query = "SELECT envelope FROM events WHERE time >= ? AND time < ? AND replay_name IS NULL"
         params: list[Any] = [start, end]
         if detail_types:
             query += f" AND detail_type IN ({','.join('?' * len(detail_types))})"

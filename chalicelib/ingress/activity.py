@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.events import (
@@ -29,12 +29,16 @@ logger = logging.getLogger(__name__)
 _ARRAY_KEYS: dict[str, Any] = {
     "tweet_create_events": "TWITTER_TWEETED",
     "favorite_events": "TWITTER_FAVOURITED",
-    "follow_events": lambda item: {"follow": "TWITTER_FOLLOWED", "unfollow": "TWITTER_UNFOLLOWED"}
-    .get(item.get("type", "")),
-    "block_events": lambda item: {"block": "TWITTER_BLOCKED", "unblock": "TWITTER_UNBLOCKED"}
-    .get(item.get("type", "")),
-    "mute_events": lambda item: {"mute": "TWITTER_MUTED", "unmute": "TWITTER_UNMUTED"}
-    .get(item.get("type", "")),
+    "follow_events": lambda item: {
+        "follow": "TWITTER_FOLLOWED",
+        "unfollow": "TWITTER_UNFOLLOWED",
+    }.get(item.get("type", "")),
+    "block_events": lambda item: {"block": "TWITTER_BLOCKED", "unblock": "TWITTER_UNBLOCKED"}.get(
+        item.get("type", "")
+    ),
+    "mute_events": lambda item: {"mute": "TWITTER_MUTED", "unmute": "TWITTER_UNMUTED"}.get(
+        item.get("type", "")
+    ),
     "direct_message_events": "TWITTER_DM_RECEIVED",
     "direct_message_indicate_typing_events": "TWITTER_DM_TYPING",
     "direct_message_mark_read_events": "TWITTER_DM_MARKED_READ",
@@ -223,11 +227,15 @@ def _translate_xaa(data: dict[str, Any], bot: str) -> Translation:
     result.raw.append(OutgoingEvent(INGRESS, detail_type, data))
     payload = data.get("payload") or {}
     if event_type == "post.mention.create":
-        _collect(result, _mention_from_post(payload, data.get("includes") or {}, bot),
-                 payload.get("id"))
+        _collect(
+            result, _mention_from_post(payload, data.get("includes") or {}, bot), payload.get("id")
+        )
     elif event_type == "dm.received":
-        _collect(result, _message_from_dm_event(payload, data.get("includes") or {}, bot),
-                 payload.get("id"))
+        _collect(
+            result,
+            _message_from_dm_event(payload, data.get("includes") or {}, bot),
+            payload.get("id"),
+        )
     return result
 
 
@@ -241,38 +249,45 @@ def _username(includes: dict[str, Any], user_id: str) -> str:
 def _v2_photo_urls(keys: list[str], includes: dict[str, Any]) -> list[str]:
     by_key = {m.get("media_key"): m for m in includes.get("media") or []}
     return [
-        by_key[k]["url"] for k in keys if by_key.get(k, {}).get("type") == "photo"
-        and by_key[k].get("url")
+        by_key[k]["url"]
+        for k in keys
+        if by_key.get(k, {}).get("type") == "photo" and by_key[k].get("url")
     ]
 
 
-def _mention_from_post(post: dict[str, Any], includes: dict[str, Any], bot: str
-                       ) -> MessageReceived | str:
+def _mention_from_post(
+    post: dict[str, Any], includes: dict[str, Any], bot: str
+) -> MessageReceived | str:
     author = str(post.get("author_id", ""))
     if author == bot:
         return "own post"
     if any(ref.get("type") == "retweeted" for ref in post.get("referenced_tweets") or []):
         return "retweet"
-    replied_to = next((r.get("id") for r in post.get("referenced_tweets") or []
-                       if r.get("type") == "replied_to"), None)
+    replied_to = next(
+        (r.get("id") for r in post.get("referenced_tweets") or [] if r.get("type") == "replied_to"),
+        None,
+    )
     text = (post.get("note_tweet") or {}).get("text") or post.get("text", "")
     return MessageReceived(
         Text=text,
         Author=_username(includes, author),
-        Twitter=TwitterIds(UserId=author, TweetId=str(post.get("id", "")),
-                           InReplyToTweetId=replied_to,
-                           InReplyToUserId=post.get("in_reply_to_user_id")),
+        Twitter=TwitterIds(
+            UserId=author,
+            TweetId=str(post.get("id", "")),
+            InReplyToTweetId=replied_to,
+            InReplyToUserId=post.get("in_reply_to_user_id"),
+        ),
         MessageId=str(post.get("id", "")),
         Kind=MENTION,
-        ImageUrls=_v2_photo_urls((post.get("attachments") or {}).get("media_keys") or [],
-                                 includes),
+        ImageUrls=_v2_photo_urls((post.get("attachments") or {}).get("media_keys") or [], includes),
         Language=post.get("lang"),
         ReceivedAt=post.get("created_at") and _iso(post["created_at"]),
     )
 
 
-def _message_from_dm_event(event: dict[str, Any], includes: dict[str, Any], bot: str
-                           ) -> MessageReceived | str:
+def _message_from_dm_event(
+    event: dict[str, Any], includes: dict[str, Any], bot: str
+) -> MessageReceived | str:
     sender = str(event.get("sender_id", ""))
     if sender == bot:
         return "own direct message"
@@ -282,8 +297,9 @@ def _message_from_dm_event(event: dict[str, Any], includes: dict[str, Any], bot:
         Twitter=TwitterIds(UserId=sender, DirectMessageId=str(event.get("id", ""))),
         MessageId=str(event.get("id", "")),
         Kind=DIRECT_MESSAGE,
-        ImageUrls=_v2_photo_urls((event.get("attachments") or {}).get("media_keys") or [],
-                                 includes),
+        ImageUrls=_v2_photo_urls(
+            (event.get("attachments") or {}).get("media_keys") or [], includes
+        ),
         ReceivedAt=event.get("created_at") and _iso(event["created_at"]),
     )
 
@@ -293,7 +309,7 @@ def _message_from_dm_event(event: dict[str, Any], includes: dict[str, Any], bot:
 
 def _received_at(timestamp_ms: Any) -> str:
     try:
-        moment = datetime.fromtimestamp(int(timestamp_ms) / 1000, tz=timezone.utc)
+        moment = datetime.fromtimestamp(int(timestamp_ms) / 1000, tz=UTC)
     except (TypeError, ValueError, OverflowError):
         return utc_now_iso()
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -304,10 +320,9 @@ def _iso(value: str) -> str:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return utc_now_iso()
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _short(value: Any) -> str:
     text = str(value)
     return text if len(text) < 200 else text[:200] + "..."
-

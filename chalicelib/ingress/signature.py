@@ -38,7 +38,7 @@ def crc_response(secret: str, token: str | None) -> dict[str, str]:
 
 def _looks_like_json(token: str) -> bool:
     # Plain-token characters already exclude braces and quotes; this is belt and braces.
-    return token[:1] in "{[\""
+    return token[:1] in '{["'
 
 
 def verify(secret: str, raw_body: bytes, header_value: str | None) -> None:

@@ -6,6 +6,7 @@ to publish raises, and the handler answers 5xx so X retries. No media download o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -39,8 +40,13 @@ class Accepted:
     skipped: int
 
     def body(self) -> dict[str, Any]:
-        return {"status": "accepted", "events": self.events, "messages": self.messages,
-                "duplicates": self.duplicates, "skipped": self.skipped}
+        return {
+            "status": "accepted",
+            "events": self.events,
+            "messages": self.messages,
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
+        }
 
 
 def answer_crc(secret: str, token: str | None) -> dict[str, str]:
@@ -89,12 +95,10 @@ def _publish_once(message: MessageReceived, bus: EventBus, idempotency: Idempote
         published_now.append(True)
         return "published"
 
-    try:
+    # A concurrent delivery of the same message may be publishing it; if that one fails it
+    # answers 5xx and X retries, so nothing is lost by acknowledging this copy.
+    with contextlib.suppress(IdempotencyInProgress):
         idempotency.once("message-received", f"{message.Kind}:{message.MessageId}", publish)
-    except IdempotencyInProgress:
-        # A concurrent delivery of the same message is publishing it; if that one fails it
-        # answers 5xx and X retries, so nothing is lost by acknowledging this copy.
-        pass
     if not published_now:
         logger.info("duplicate delivery of %s %s", message.Kind, message.MessageId)
     return bool(published_now)
@@ -118,6 +122,8 @@ def _depth(value: Any) -> int:
         deepest = max(deepest, depth)
         if depth > MAX_JSON_DEPTH:
             return depth
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
         stack.extend((child, depth + 1) for child in children)
     return deepest

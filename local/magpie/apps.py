@@ -15,8 +15,12 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_DIRS = {"core": ROOT, "ingress": ROOT / "ingress", "responders": ROOT / "responders",
-            "egress": ROOT / "egress"}
+APP_DIRS = {
+    "core": ROOT,
+    "ingress": ROOT / "ingress",
+    "responders": ROOT / "responders",
+    "egress": ROOT / "egress",
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ def event_subscriptions(names: list[str] | None = None) -> list[Subscription]:
                 continue
             function_name = source.handler_string.split(".", 1)[1]
             subscriptions.append(
-                Subscription(f"{name}.{source.name}", source.event_pattern,
-                             getattr(module, function_name))
+                Subscription(
+                    f"{name}.{source.name}", source.event_pattern, getattr(module, function_name)
+                )
             )
     return subscriptions

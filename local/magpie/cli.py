@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -19,33 +20,71 @@ def _home(args: argparse.Namespace) -> Path:
 def cmd_serve(args: argparse.Namespace) -> int:
     from chalicelib.config import settings
     from chalicelib.secrets import ensure_local_secret
-
     from magpie.runtime import Runtime, configure_environment
     from magpie.server import make_server
 
     home = _home(args)
     configure_environment(home, **({"MAGPIE_LIVE": "true"} if args.live else {}))
-    settings().bot_user_id  # fail fast, naming the variable, before binding the port
+    _ = settings().bot_user_id  # fail fast, naming the variable, before binding the port
     keys = ensure_local_secret(home)
     if keys.generated:
         print(f"Using the generated webhook secret in {home / 'x-secret.json'}")
     server = make_server(args.host, args.port)
+    print(
+        f"Serving the webhook on http://{args.host}:{server.server.server_address[1]}/twitter",
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with Runtime(home):
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+    runtime = Runtime(home)
+    if not args.no_dispatch:
+        runtime.start()
+    try:
+        thread = threading.Thread(target=server.server.serve_forever, daemon=True)
         thread.start()
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
         server.shutdown()
+    finally:
+        if not args.no_dispatch:
+            runtime.stop()
     return 0
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    from chalicelib import backend
+    from magpie.runtime import configure_environment
+
+    configure_environment(_home(args))
+    letters = backend.local_bus_store().dead_letters()
+    for letter in letters:
+        print(
+            f"{letter.event_id}  {letter.detail_type:<24} {letter.target:<40} "
+            f"attempts={letter.attempts}  {letter.last_error}"
+        )
+    print(f"{len(letters)} dead letter(s)")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from chalicelib import backend
+    from magpie.runtime import Runtime, configure_environment
+
+    configure_environment(_home(args))
+    if not args.dead_letters:
+        print("nothing to replay: pass --dead-letters", file=sys.stderr)
+        return 2
+    count = backend.local_bus_store().redrive_dead_letters()
+    print(f"redriving {count} dead letter(s)")
+    with Runtime(_home(args)) as runtime:
+        runtime.wait_idle(timeout=args.timeout)
+        left = runtime.store.dead_letters()
+    print(f"{len(left)} dead letter(s) left")
+    return 0 if not left else 1
 
 
 def cmd_send(args: argparse.Namespace) -> int:
     from chalicelib.secrets import consumer_secret
-
     from magpie.client import post_signed
     from magpie.runtime import configure_environment
 
@@ -70,9 +109,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook and the whole bot locally")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--live", action="store_true",
-                       help="post replies to X for real (needs TWITTER_* credentials)")
+    serve.add_argument(
+        "--live",
+        action="store_true",
+        help="post replies to X for real (needs TWITTER_* credentials)",
+    )
+    serve.add_argument(
+        "--no-dispatch",
+        action="store_true",
+        help="only accept webhooks onto the durable bus; deliver nothing",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    dead = sub.add_parser("dead-letters", help="list deliveries parked after their retries")
+    dead.set_defaults(func=cmd_dead_letters)
+
+    replay = sub.add_parser("replay", help="redeliver parked deliveries")
+    replay.add_argument(
+        "--dead-letters",
+        action="store_true",
+        help="retry every dead letter with a fresh attempt budget",
+    )
+    replay.add_argument("--timeout", type=float, default=300.0)
+    replay.set_defaults(func=cmd_replay)
 
     send = sub.add_parser("send", help="sign a webhook payload and POST it")
     send.add_argument("file")
@@ -90,7 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return args.func(args)
+    from chalicelib.config import ConfigError
+
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"magpie: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

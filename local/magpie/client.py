@@ -12,14 +12,14 @@ from chalicelib.ingress.signature import SIGNATURE_HEADER, sign
 
 def post_signed(url: str, body: bytes, secret: str, timeout: float = 30.0) -> tuple[int, Any]:
     """POST body with a valid X signature; returns (status, parsed JSON body or text)."""
-    request = urllib.request.Request(
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url}")
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
         url,
         data=body,
         method="POST",
         headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)},
     )
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"not an http(s) URL: {url}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
             return response.status, _decode(response.read())

@@ -46,19 +46,24 @@ def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> i
                 print("   (still busy after 180 s)", file=out)
             print(file=out)
         dead = runtime.store.dead_letters()
-    print(f"{len(files)} deliveries, {len(dead)} dead letters; lake under {home / 'lake'}",
-          file=out)
+    print(
+        f"{len(files)} deliveries, {len(dead)} dead letters; lake under {home / 'lake'}", file=out
+    )
     for letter in dead:
-        print(f"   dead letter: {letter.target} on {letter.detail_type}: {letter.last_error}",
-              file=out)
+        print(
+            f"   dead letter: {letter.target} on {letter.detail_type}: {letter.last_error}",
+            file=out,
+        )
     return 1 if failures or dead else 0
 
 
 def _counts(body: Any) -> str:
     if not isinstance(body, dict) or "events" not in body:
         return str(body)
-    return (f"({body['events']} raw event(s), {body['messages']} new message(s), "
-            f"{body['duplicates']} duplicate(s), {body['skipped']} not for the bot)")
+    return (
+        f"({body['events']} raw event(s), {body['messages']} new message(s), "
+        f"{body['duplicates']} duplicate(s), {body['skipped']} not for the bot)"
+    )
 
 
 def describe(envelope: dict[str, Any]) -> str:
@@ -77,8 +82,10 @@ def _raw_summary(detail: dict[str, Any]) -> str:
 
 def _received(detail: dict[str, Any]) -> str:
     images = len(detail.get("ImageUrls") or [])
-    return (f"{detail.get('Kind')} {detail.get('MessageId')} from @{detail.get('Author')}: "
-            f"{detail.get('Text')!r}" + (f" [{images} image(s)]" if images else ""))
+    return (
+        f"{detail.get('Kind')} {detail.get('MessageId')} from @{detail.get('Author')}: "
+        f"{detail.get('Text')!r}" + (f" [{images} image(s)]" if images else "")
+    )
 
 
 def _analysed(detail: dict[str, Any]) -> str:
@@ -91,8 +98,10 @@ def _analysed(detail: dict[str, Any]) -> str:
         inner = image.get("Analysis") or {}
         people = [c.get("Name") for c in inner.get("CelebrityFaces") or []]
         faces = len(people) + len(inner.get("UnrecognizedFaces") or [])
-        parts.append(f"image {image.get('Key')}: {faces} face(s)"
-                     + (f", known: {', '.join(people)}" if people else ""))
+        parts.append(
+            f"image {image.get('Key')}: {faces} face(s)"
+            + (f", known: {', '.join(people)}" if people else "")
+        )
     for rejected in analysis.get("RejectedMedia") or []:
         parts.append(f"media rejected ({rejected.get('Reason')})")
     for error in analysis.get("Errors") or []:
@@ -104,8 +113,10 @@ _SUMMARIES = {
     "MESSAGE_RECEIVED": _received,
     "MESSAGE_ANALYSED": _analysed,
     "MESSAGE_ANALYSIS_FAILED": lambda d: f"{d.get('MessageId')}: {d.get('Reason')}",
-    "SEND_TWEET": lambda d: f"reply to {d.get('MessageId')}: {d.get('Text')!r}"
-    + (f" with {len(d.get('ImageKeys') or [])} image(s)" if d.get("ImageKeys") else ""),
+    "SEND_TWEET": lambda d: (
+        f"reply to {d.get('MessageId')}: {d.get('Text')!r}"
+        + (f" with {len(d.get('ImageKeys') or [])} image(s)" if d.get("ImageKeys") else "")
+    ),
     "TWEET_SENT": lambda d: f"{d.get('SentId')} ({'dry run' if d.get('DryRun') else 'posted'})",
     "TWEET_FAILED": lambda d: f"{d.get('MessageId')}: {d.get('Reason')}",
     "REPLY_SKIPPED": lambda d: f"{d.get('MessageId')}: {d.get('Reason')}",

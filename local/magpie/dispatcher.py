@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.bus.local import Delivery, LocalBusStore, add_listener, remove_listener
-from chalicelib.bus.pattern import matches
+from chalicelib.bus.pattern import compile_pattern
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ class Target:
 
 
 def pattern_target(name: str, pattern: dict[str, Any], handler: Handler) -> Target:
-    return Target(name, lambda envelope: matches(pattern, envelope), handler)
+    # Compiled once: an invalid pattern fails when the runtime starts, not per event.
+    return Target(name, compile_pattern(pattern).matches, handler)
 
 
 class LocalLambdaContext:
@@ -156,8 +157,12 @@ class Dispatcher:
             log = logger.error if dead else logger.warning
             log(
                 "%s failed on %s %s (attempt %d%s): %s",
-                target.name, delivery.envelope.get("detail-type"), delivery.envelope.get("id"),
-                delivery.attempts + 1, ", parked as dead letter" if dead else "", error,
+                target.name,
+                delivery.envelope.get("detail-type"),
+                delivery.envelope.get("id"),
+                delivery.attempts + 1,
+                ", parked as dead letter" if dead else "",
+                error,
             )
             logger.debug("%s", traceback.format_exc())
             return

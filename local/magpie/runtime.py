@@ -47,8 +47,9 @@ def app_targets() -> list[Target]:
 
 
 class Runtime:
-    def __init__(self, home: Path, *, workers: int | None = None,
-                 extra_targets: list[Target] | None = None) -> None:
+    def __init__(
+        self, home: Path, *, workers: int | None = None, extra_targets: list[Target] | None = None
+    ) -> None:
         from chalicelib import backend
         from chalicelib.config import settings
 

@@ -19,7 +19,7 @@ def make_server(host: str, port: int, *, quiet: bool = False) -> Any:
     if quiet:
 
         class QuietHandler(ChaliceRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         wrapped = server.server.RequestHandlerClass  # a functools.partial with app and config

@@ -1,0 +1,44 @@
+# Two set-up commands for a fresh machine: `make demo` and `make test`.
+# Each creates .venv and installs what it needs from the project's own files.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+REQUIREMENTS := requirements.txt ingress/requirements.txt responders/requirements.txt \
+	egress/requirements.txt requirements-dev.txt requirements-local.txt pyproject.toml
+PYTEST_WORKERS ?= 2
+
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: demo test test-fast lint format clean
+
+$(STAMP): $(REQUIREMENTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r requirements-local.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+## Run the bot's main job locally: every bundled webhook through the whole local stack.
+demo: $(STAMP)
+	$(BIN)/magpie demo
+
+## Lint, then the whole test suite (slow tests included, as CI runs it).
+test: $(STAMP) lint
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+## The suite without the slow tests, for a quick local loop.
+test-fast: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .magpie chalice.out cdk.out .pytest_cache .ruff_cache

@@ -1,0 +1,47 @@
+"""Shared fixtures: a clean local backend per test, and AWS through moto."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "examples" / "webhooks"
+BOT_ID = "1876543210987654321"
+SECRET = "test-consumer-secret"
+
+# Never let botocore probe the instance metadata address, and never use real credentials.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_name, None)
+
+
+def load_sample(name: str) -> dict:
+    return json.loads((SAMPLES / name).read_text())
+
+
+@pytest.fixture
+def local_env(tmp_path, monkeypatch):
+    """The local backend under a fresh MAGPIE_HOME, with a known consumer secret."""
+    from chalicelib import backend
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MAGPIE_BACKEND", "local")
+    monkeypatch.setenv("MAGPIE_HOME", str(home))
+    monkeypatch.setenv("TWITTER_BOT_USER_ID", BOT_ID)
+    monkeypatch.setenv("TWITTER_API_SECRET", SECRET)
+    monkeypatch.delenv("MAGPIE_MEDIA_MIRROR", raising=False)
+    backend.reset()
+    yield home
+    backend.reset()
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")

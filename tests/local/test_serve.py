@@ -1,0 +1,187 @@
+"""The local runtime over real HTTP on 127.0.0.1, including kill -9 and restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from magpie.client import post_signed
+from magpie.lake import LocalLake
+
+from chalicelib.ingress.signature import sign
+from tests.conftest import BOT_ID, ROOT, SAMPLES, SECRET
+
+MAGPIE = [sys.executable, "-m", "magpie.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early: {process.stderr.read().decode()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("server did not start listening")
+
+
+def env_for(home: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "MAGPIE_HOME": str(home),
+            "TWITTER_BOT_USER_ID": BOT_ID,
+            "TWITTER_API_SECRET": SECRET,
+            "MAGPIE_BACKEND": "local",
+            **extra,
+        }
+    )
+    env.pop("MAGPIE_MEDIA_MIRROR", None)
+    return env
+
+
+def start_serve(home: Path, port: int, *flags: str) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [*MAGPIE, "--home", str(home), "serve", "--port", str(port), *flags],
+        env=env_for(home),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for_port(port, process)
+    return process
+
+
+def lake_types(home: Path) -> list[str]:
+    return sorted(r["detail-type"] for r in LocalLake(home / "lake").records())
+
+
+def wait_for_lake(home: Path, expected: list[str], timeout: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = lake_types(home)
+        if all(found.count(t) >= expected.count(t) for t in set(expected)):
+            return found
+        time.sleep(0.2)
+    return lake_types(home)
+
+
+@pytest.fixture
+def server(tmp_path):
+    home, port = tmp_path / "home", free_port()
+    process = start_serve(home, port)
+    yield home, f"http://127.0.0.1:{port}/twitter"
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_crc_and_signed_post_over_http(server):
+    home, url = server
+    with urllib.request.urlopen(url + "?crc_token=abc", timeout=10) as response:
+        assert json.loads(response.read()) == {"response_token": sign(SECRET, b"abc")}
+    status, body = post_signed(url, (SAMPLES / "mention-plain.json").read_bytes(), SECRET)
+    assert (status, body["messages"]) == (200, 1)
+    assert "MESSAGE_RECEIVED" in wait_for_lake(home, ["MESSAGE_RECEIVED", "TWITTER_TWEETED"])
+
+
+@pytest.mark.slow
+def test_magpie_send_signs_with_the_configured_secret(server):
+    home, url = server
+    result = subprocess.run(
+        [*MAGPIE, "--home", str(home), "send", str(SAMPLES / "direct-message.json"), "--url", url],
+        env=env_for(home),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == 200
+
+
+@pytest.mark.slow
+def test_acknowledged_events_survive_kill_9_and_are_delivered_after_restart(tmp_path):
+    home, port = tmp_path / "home", free_port()
+    url = f"http://127.0.0.1:{port}/twitter"
+    # Accept-only: events are acknowledged onto the durable bus and nothing is delivered yet.
+    process = start_serve(home, port, "--no-dispatch")
+    acknowledged = []
+    for name in ("mention-plain.json", "direct-message.json", "follow.json"):
+        status, _ = post_signed(url, (SAMPLES / name).read_bytes(), SECRET)
+        acknowledged.append(status)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert acknowledged == [200, 200, 200]
+    assert lake_types(home) == []
+
+    restarted = start_serve(home, port)
+    try:
+        expected = [
+            "MESSAGE_RECEIVED",
+            "MESSAGE_RECEIVED",
+            "TWITTER_DM_RECEIVED",
+            "TWITTER_FOLLOWED",
+            "TWITTER_TWEETED",
+        ]
+        assert sorted(wait_for_lake(home, expected)) == expected
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_serve_without_bot_id_fails_naming_the_variable(tmp_path):
+    env = env_for(tmp_path)
+    env.pop("TWITTER_BOT_USER_ID")
+    result = subprocess.run(
+        [*MAGPIE, "serve", "--port", str(free_port())],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "TWITTER_BOT_USER_ID" in result.stderr
+
+
+@pytest.mark.slow
+def test_chalice_local_answers_the_crc_with_the_environment_secret(tmp_path):
+    port = free_port()
+    chalice = Path(sys.executable).parent / "chalice"
+    process = subprocess.Popen(
+        [str(chalice), "local", "--port", str(port)],
+        cwd=ROOT / "ingress",
+        env=env_for(tmp_path / "home", TWITTER_API_SECRET="chalice-local-secret"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, process)
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/twitter?crc_token=xyz", timeout=10
+        ) as response:
+            body = json.loads(response.read())
+        assert body == {"response_token": sign("chalice-local-secret", b"xyz")}
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

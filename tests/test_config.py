@@ -1,0 +1,69 @@
+"""Config fails fast, naming the variable; each required variable has a test."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.config import ConfigError, Settings
+
+REQUIRED = {
+    "bot_user_id": "TWITTER_BOT_USER_ID",
+    "twitter_secret_id": "TWITTER_SECRET_ID",
+    "idempotency_table": "IDEMPOTENCY_TABLE",
+    "media_bucket": "MEDIA_BUCKET",
+    "lex_bot_id": "LEX_BOT_ID",
+    "lex_bot_alias_id": "LEX_BOT_ALIAS_ID",
+    "alert_topic_arn": "ALERT_TOPIC_ARN",
+}
+
+
+@pytest.mark.parametrize(("attribute", "variable"), sorted(REQUIRED.items()))
+def test_missing_required_variable_names_it(attribute, variable):
+    with pytest.raises(ConfigError, match=variable):
+        getattr(Settings(env={}), attribute)
+
+
+@pytest.mark.parametrize(("attribute", "variable"), sorted(REQUIRED.items()))
+def test_blank_required_variable_counts_as_missing(attribute, variable):
+    with pytest.raises(ConfigError, match=variable):
+        getattr(Settings(env={variable: "   "}), attribute)
+
+
+@pytest.mark.parametrize(("attribute", "variable"), sorted(REQUIRED.items()))
+def test_required_variable_is_read(attribute, variable):
+    assert getattr(Settings(env={variable: "value-1"}), attribute) == "value-1"
+
+
+def test_defaults():
+    config = Settings(env={})
+    assert config.backend == "local"
+    assert config.event_bus_name == "magpie"
+    assert config.media_allowed_hosts == frozenset({"pbs.twimg.com"})
+    assert config.replies_per_author_per_hour == 10
+    assert config.blur_unknown_faces is False
+    assert config.home.name == ".magpie"
+
+
+@pytest.mark.parametrize(
+    ("env", "attribute", "variable"),
+    [
+        ({"MAGPIE_BACKEND": "gcp"}, "backend", "MAGPIE_BACKEND"),
+        (
+            {"REPLIES_PER_AUTHOR_PER_HOUR": "many"},
+            "replies_per_author_per_hour",
+            "REPLIES_PER_AUTHOR_PER_HOUR",
+        ),
+        ({"MAX_BOT_THREAD_DEPTH": "0"}, "max_bot_thread_depth", "MAX_BOT_THREAD_DEPTH"),
+        ({"BLUR_UNKNOWN_FACES": "maybe"}, "blur_unknown_faces", "BLUR_UNKNOWN_FACES"),
+        ({"TEXT_CAPABILITIES": "sentiment,telepathy"}, "text_capabilities", "TEXT_CAPABILITIES"),
+        ({"LOCAL_SENTIMENT": "bert"}, "local_sentiment", "LOCAL_SENTIMENT"),
+    ],
+)
+def test_malformed_values_name_the_variable(env, attribute, variable):
+    with pytest.raises(ConfigError, match=variable):
+        getattr(Settings(env=env), attribute)
+
+
+def test_capabilities_can_be_switched_off_to_save_money():
+    config = Settings(env={"IMAGE_CAPABILITIES": "faces, moderation"})
+    assert config.image_capabilities == frozenset({"faces", "moderation"})
