@@ -1,0 +1,94 @@
+"""The local dry-run `Poster`: replies become files instead of posts.
+
+Each reply is one JSON file `<root>/<UTC timestamp>-<replied-to id>-<short id>.json`; its
+images are written first under `<root>/media/`, so a reply file never points at a missing
+image. Every file is written to a temporary name and renamed, so a reader (the CLI, a test)
+never sees half a file. `root` is the outbox directory itself, e.g. `MAGPIE_HOME/outbox`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chalicelib.egress.poster import PostResult, ReplyRequest, outgoing_images, outgoing_text
+
+log = logging.getLogger(__name__)
+
+_EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+}
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class DryRunOutbox:
+    """Implements `Poster` for local mode: writes what would be sent, sends nothing."""
+
+    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self._root = Path(root)
+        self._clock = clock
+
+    def post(self, request: ReplyRequest) -> PostResult:
+        token = uuid.uuid4().hex
+        sent_id = f"dryrun-{token}"
+        now = datetime.fromtimestamp(self._clock(), tz=UTC)
+        images = self._write_images(token, outgoing_images(request))
+        record = {
+            "sent_id": sent_id,
+            "dry_run": True,
+            "kind": request.kind,
+            "text": outgoing_text(request),
+            "reply_to_user_id": request.reply_to_user_id,
+            "reply_to_tweet_id": request.reply_to_tweet_id,
+            "images": images,
+            "written_at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        replied_to = _safe(request.reply_to_tweet_id or request.reply_to_user_id)
+        name = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{replied_to}-{token[:8]}.json"
+        path = self._root / name
+        payload = json.dumps(record, ensure_ascii=False, indent=2) + "\n"
+        _write_atomically(path, payload.encode("utf-8"))
+        log.info("dry run: %s reply to %s written to %s", request.kind, replied_to, path)
+        media_ids = [f"dryrun-media-{token}-{i}" for i in range(len(images))]
+        return PostResult(sent_id=sent_id, media_ids=media_ids, dry_run=True, location=str(path))
+
+    def _write_images(self, token: str, images: list[tuple[bytes, str]]) -> list[dict[str, Any]]:
+        written = []
+        for index, (data, media_type) in enumerate(images):
+            extension = _EXTENSIONS.get(media_type, ".bin")
+            path = self._root / "media" / f"{token}-{index}{extension}"
+            _write_atomically(path, data)
+            written.append({"path": str(path), "media_type": media_type, "bytes": len(data)})
+        return written
+
+
+def _safe(identifier: str) -> str:
+    """An id fit for a file name (X ids are digits; anything else is neutralised)."""
+    return _UNSAFE.sub("_", identifier)[:64] or "unknown"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        # Leave no temporary file behind, then let the failure propagate.
+        Path(tmp_name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,172 @@
+"""How a reply is delivered, independent of where it goes.
+
+`Poster` is the port: `XPoster` sends to X, `outbox.DryRunOutbox` writes files locally.
+Both apply the same content policy (`outgoing_text`, `outgoing_images`) so a dry run shows
+exactly what would have been posted. `post_with_retries` is the retry policy around any
+poster: wait out rate limits when the wait is short, back off on transient failures, and
+never retry what X refused for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chalicelib.egress.text_fit import fit_text
+from chalicelib.egress.x_client import DM_IMAGE, TWEET_IMAGE, RateLimited, TransientXError, XClient
+from chalicelib.events import DIRECT_MESSAGE, MENTION
+
+log = logging.getLogger(__name__)
+
+MAX_POST_IMAGES = 4  # X attaches at most 4 photos to a post
+MAX_DM_IMAGES = 1  # and exactly one attachment to a direct message
+RESET_MARGIN_S = 1.0  # x-rate-limit-reset has 1 s granularity: arriving on the second is early
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    """One reply to deliver. `images` are (bytes, media type) pairs, e.g. (b"...", "image/jpeg");
+    they are left out of repr so a log line never carries image bytes."""
+
+    kind: str  # MENTION | DIRECT_MESSAGE
+    text: str
+    reply_to_user_id: str
+    reply_to_tweet_id: str | None
+    images: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in (MENTION, DIRECT_MESSAGE):
+            raise ValueError(f"unknown reply kind {self.kind!r}")
+        if self.kind == MENTION and not self.reply_to_tweet_id:
+            raise ValueError("a MENTION reply needs reply_to_tweet_id")
+        if not self.text and not self.images:
+            raise ValueError("a reply needs text or an image")
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """`sent_id` is the new post id (MENTION) or dm_event_id (DIRECT_MESSAGE); `location` is
+    where a dry run wrote the reply."""
+
+    sent_id: str
+    media_ids: list[str]
+    dry_run: bool
+    location: str | None = None
+
+
+class Poster(Protocol):
+    def post(self, request: ReplyRequest) -> PostResult: ...
+
+
+def outgoing_text(request: ReplyRequest) -> str:
+    """The text actually sent: posts are cut to 280 weighted characters; DMs (up to 10,000
+    characters) are sent as they are."""
+    return fit_text(request.text) if request.kind == MENTION else request.text
+
+
+def outgoing_images(request: ReplyRequest) -> list[tuple[bytes, str]]:
+    """The images actually attached: at most 4 on a post and 1 on a DM; extras are dropped
+    with a warning rather than failing the whole reply."""
+    limit = MAX_POST_IMAGES if request.kind == MENTION else MAX_DM_IMAGES
+    if len(request.images) > limit:
+        log.warning(
+            "%s reply carries %d images; X accepts %d, the rest are dropped",
+            request.kind,
+            len(request.images),
+            limit,
+        )
+    return list(request.images[:limit])
+
+
+class XPoster:
+    """Delivers to X: uploads the images, then posts the reply or sends the DM."""
+
+    def __init__(self, client: XClient) -> None:
+        self._client = client
+
+    def post(self, request: ReplyRequest) -> PostResult:
+        text = outgoing_text(request)
+        category = TWEET_IMAGE if request.kind == MENTION else DM_IMAGE
+        media_ids = [
+            self._client.upload_media(data, media_type, media_category=category)
+            for data, media_type in outgoing_images(request)
+        ]
+        if request.kind == DIRECT_MESSAGE:
+            media_id = media_ids[0] if media_ids else None
+            sent_id = self._client.send_dm(request.reply_to_user_id, text, media_id)
+        elif request.reply_to_tweet_id:
+            sent_id = self._client.reply(text, request.reply_to_tweet_id, media_ids)
+        else:  # ReplyRequest already refuses this; kept so the type checker sees a str
+            raise ValueError("a MENTION reply needs reply_to_tweet_id")
+        return PostResult(sent_id=sent_id, media_ids=media_ids, dry_run=False)
+
+
+def post_with_retries(
+    poster: Poster,
+    request: ReplyRequest,
+    *,
+    max_attempts: int = 5,
+    max_wait_s: float = 900,
+    base_delay: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> PostResult:
+    """`poster.post(request)`, retried by the delivery policy:
+
+    - `RateLimited`: sleep until its reset (+1 s); if that is more than `max_wait_s` away,
+      re-raise at once so the caller can park the reply until then.
+    - `TransientXError` (5xx, timeouts): exponential backoff with jitter, each wait capped at
+      `max_wait_s`.
+    - Anything else (`FinalXError`, `Unauthorized`, other errors): raised at once, no retry.
+
+    After `max_attempts` attempts the last `RateLimited`/`TransientXError` is raised.
+    """
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    for attempt in range(1, max_attempts + 1):
+        try:
+            return poster.post(request)
+        except (RateLimited, TransientXError) as exc:
+            wait = _wait_before_retry(exc, attempt, base_delay, max_wait_s, clock)
+            if wait is None:
+                reset_at = exc.reset_at if isinstance(exc, RateLimited) else None
+                log.warning("rate limited until %s, beyond %.0f s: parking", reset_at, max_wait_s)
+                raise
+            if attempt == max_attempts:
+                log.warning("giving up after %d attempts: %s", attempt, type(exc).__name__)
+                raise
+            log.warning(
+                "attempt %d/%d failed (%s, status %s); retrying in %.1f s",
+                attempt,
+                max_attempts,
+                type(exc).__name__,
+                exc.status_code,
+                wait,
+            )
+            sleep(wait)
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _wait_before_retry(
+    exc: RateLimited | TransientXError,
+    attempt: int,
+    base_delay: float,
+    max_wait_s: float,
+    clock: Callable[[], float],
+) -> float | None:
+    """Seconds to wait before the next attempt, or None if a rate limit outlasts `max_wait_s`."""
+    if isinstance(exc, RateLimited) and exc.reset_at is not None:
+        wait = max(0.0, exc.reset_at - clock()) + RESET_MARGIN_S
+        return wait if wait <= max_wait_s else None
+    return backoff_delay(attempt, base_delay, max_wait_s)
+
+
+def backoff_delay(attempt: int, base_delay: float, max_wait_s: float) -> float:
+    """Exponential backoff with "equal jitter": between half and all of base * 2^(attempt-1),
+    capped at `max_wait_s`, so concurrent retries spread out but still wait meaningfully."""
+    ceiling = min(max_wait_s, base_delay * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)

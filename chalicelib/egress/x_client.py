@@ -1,0 +1,286 @@
+"""The one place that talks to X: media upload, replies and direct messages.
+
+Replies and DMs go through tweepy's v2 `Client`; media goes to the v2 upload endpoint
+directly, because tweepy 4.17 only uploads through v1.1. Both are signed with OAuth 1.0a
+user context (tweepy's handler), share one requests session with a default timeout (tweepy
+sets none), and every failure leaves this module as one of the `XError` classes below, so the
+delivery policy (`poster.post_with_retries`) never sees tweepy or requests exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+if TYPE_CHECKING:
+    import tweepy
+
+log = logging.getLogger(__name__)
+
+MEDIA_UPLOAD_URL = "https://api.x.com/2/media/upload"
+TWEET_IMAGE = "tweet_image"
+DM_IMAGE = "dm_image"
+USER_AGENT = "magpie-bot"
+
+# Substrings of a 403 body (lower-cased) that make the refusal final, with the reason we report.
+# X words the self-serve reply restriction as "Reply to this conversation is not allowed
+# because you have not been mentioned or otherwise engaged by the author ...".
+_FORBIDDEN_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("duplicate_text", ("duplicate content", "status is a duplicate", "duplicate")),
+    (
+        "not_summoned",
+        (
+            "not been mentioned",
+            "otherwise engaged by the author",
+            "reply to this conversation is not allowed",
+            "not allowed to reply",
+        ),
+    ),
+)
+_DETAIL_CHARS = 200  # enough of X's explanation to act on, never a whole payload
+
+
+class XError(Exception):
+    """Any failure talking to X. Subclasses say what the caller should do about it."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class RateLimited(XError):
+    """429: try again at `reset_at` (epoch seconds), or later if it is unknown."""
+
+    def __init__(self, message: str, *, reset_at: float | None, status_code: int = 429) -> None:
+        super().__init__(message, status_code=status_code)
+        self.reset_at = reset_at
+
+
+class TransientXError(XError):
+    """5xx, timeouts and connection errors: worth retrying with backoff."""
+
+
+class FinalXError(XError):
+    """X refused for good (duplicate text, reply not allowed, bad request...): never retry.
+
+    `reason` is one of "duplicate_text", "not_summoned", "forbidden", "bad_request",
+    "not_found" or "http_<status>"."""
+
+    def __init__(self, message: str, *, reason: str, status_code: int | None = None) -> None:
+        super().__init__(message, status_code=status_code)
+        self.reason = reason
+
+
+class Unauthorized(XError):
+    """401: the credentials are wrong or revoked; retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class XCredentials:
+    """OAuth 1.0a user-context credentials. Nothing of them appears in repr or logs."""
+
+    api_key: str = field(repr=False)
+    api_secret: str = field(repr=False)
+    access_token: str = field(repr=False)
+    access_token_secret: str = field(repr=False)
+
+
+class _TimeoutSession(requests.Session):
+    """A session that applies a default timeout, because tweepy passes none and a hung
+    connection would otherwise hold the Lambda until it is killed."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self.default_timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+class XClient:
+    """X API v2 calls the bot needs, each returning the new object's id or raising `XError`."""
+
+    def __init__(self, credentials: XCredentials, *, timeout: float = 10.0) -> None:
+        self._credentials = credentials
+        self._session = _TimeoutSession(timeout)
+        self._tweepy_client: tweepy.Client | None = None
+
+    def upload_media(
+        self, data: bytes, media_type: str, *, media_category: str = TWEET_IMAGE
+    ) -> str:
+        """Upload one image in a single multipart request; returns the media id.
+
+        `media_category` is "tweet_image" for posts and "dm_image" for direct messages."""
+        if not data:
+            raise ValueError("cannot upload empty media")
+        form = {"media_category": media_category, "media_type": media_type}
+        files = {"media": ("media", data, media_type)}
+        with _translated_errors():
+            response = self._session.post(
+                MEDIA_UPLOAD_URL,
+                data=form,
+                files=files,
+                auth=self._oauth1(),
+                headers={"User-Agent": USER_AGENT},
+            )
+        if not 200 <= response.status_code < 300:
+            raise error_from_response(response)
+        media_id = _data_field(_json_body(response), "id")
+        log.info("uploaded media %s (%s, %d bytes)", media_id, media_category, len(data))
+        return media_id
+
+    def reply(self, text: str, in_reply_to_tweet_id: str, media_ids: list[str]) -> str:
+        """Post `text` as a reply to `in_reply_to_tweet_id`; returns the new post's id."""
+        with _translated_errors():
+            body = self._client().create_tweet(
+                text=text,
+                in_reply_to_tweet_id=in_reply_to_tweet_id,
+                media_ids=list(media_ids) or None,
+                user_auth=True,
+            )
+        post_id = _data_field(body, "id")
+        log.info("posted reply %s to %s", post_id, in_reply_to_tweet_id)
+        return post_id
+
+    def send_dm(self, participant_id: str, text: str, media_id: str | None) -> str:
+        """Send a one-to-one direct message; returns the dm_event_id."""
+        with _translated_errors():
+            body = self._client().create_direct_message(
+                participant_id=participant_id, text=text, media_id=media_id, user_auth=True
+            )
+        event_id = _data_field(body, "dm_event_id")
+        log.info("sent direct message %s to user %s", event_id, participant_id)
+        return event_id
+
+    def _oauth1(self) -> Any:
+        import tweepy
+
+        c = self._credentials
+        handler = tweepy.OAuth1UserHandler(
+            c.api_key, c.api_secret, c.access_token, c.access_token_secret
+        )
+        return handler.apply_auth()
+
+    def _client(self) -> tweepy.Client:
+        # Built on first use so that importing or constructing XClient never imports tweepy.
+        if self._tweepy_client is None:
+            import tweepy
+
+            c = self._credentials
+            client = tweepy.Client(
+                consumer_key=c.api_key,
+                consumer_secret=c.api_secret,
+                access_token=c.access_token,
+                access_token_secret=c.access_token_secret,
+                return_type=dict,
+            )
+            client.session = self._session
+            self._tweepy_client = client
+        return self._tweepy_client
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Turn tweepy's HTTP errors and requests' network errors into `XError`s."""
+    import tweepy
+
+    try:
+        yield
+    except tweepy.errors.HTTPException as exc:
+        raise error_from_response(exc.response) from exc
+    except requests.Timeout as exc:
+        raise TransientXError(f"X request timed out: {type(exc).__name__}") from exc
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        raise TransientXError(f"X connection failed: {type(exc).__name__}") from exc
+    except requests.JSONDecodeError as exc:
+        # A 2xx whose body is not JSON: the call may have taken effect, so it is not retried.
+        raise XError("X answered with a body that is not JSON") from exc
+
+
+def error_from_response(response: requests.Response) -> XError:
+    """The `XError` for a non-2xx X response: the single status-to-exception mapping."""
+    status = response.status_code
+    detail = _error_detail(response)
+    message = f"X answered {status}: {detail}" if detail else f"X answered {status}"
+    if status == 429:
+        return RateLimited(message, reset_at=rate_limit_reset(response.headers))
+    if status == 401:
+        return Unauthorized(message, status_code=status)
+    if status == 403:
+        return FinalXError(message, reason=_forbidden_reason(detail), status_code=status)
+    if status >= 500:
+        return TransientXError(message, status_code=status)
+    reasons = {400: "bad_request", 404: "not_found"}
+    return FinalXError(message, reason=reasons.get(status, f"http_{status}"), status_code=status)
+
+
+def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
+    """When a 429 ends, in epoch seconds. The per-endpoint window is `x-rate-limit-reset`;
+    an exhausted 24-hour app or user quota for posting resets later, so the latest applies."""
+    resets = [_epoch(headers.get("x-rate-limit-reset"))]
+    for quota in ("x-app-limit-24hour", "x-user-limit-24hour"):
+        if headers.get(f"{quota}-remaining") == "0":
+            resets.append(_epoch(headers.get(f"{quota}-reset")))
+    known = [r for r in resets if r is not None]
+    return max(known) if known else None
+
+
+def _epoch(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        log.warning("ignoring malformed rate-limit reset header %r", value[:40])
+        return None
+
+
+def _forbidden_reason(detail: str) -> str:
+    lowered = detail.lower()
+    for reason, markers in _FORBIDDEN_REASONS:
+        if any(marker in lowered for marker in markers):
+            return reason
+    return "forbidden"
+
+
+def _error_detail(response: requests.Response) -> str:
+    """X's human explanation from an error body (v2 `detail`/`title`, v1.1 `errors[].message`),
+    truncated: enough to classify and log, never the whole payload."""
+    try:
+        body = response.json()
+    except ValueError:  # requests' JSONDecodeError is a ValueError
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    parts = [body.get("detail"), body.get("title")]
+    for error in body.get("errors") or []:
+        if isinstance(error, dict):
+            parts += [error.get("detail"), error.get("message")]
+        elif isinstance(error, str):
+            parts.append(error)
+    text = " | ".join(p for p in parts if isinstance(p, str) and p)
+    return text[:_DETAIL_CHARS]
+
+
+def _json_body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise XError(
+            "X answered with a body that is not JSON", status_code=response.status_code
+        ) from exc
+
+
+def _data_field(body: Any, name: str) -> str:
+    """`body["data"][name]` as a string; X returns ids as strings, but be strict about presence."""
+    data = body.get("data") if isinstance(body, dict) else None
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None or value == "":
+        raise XError(f"X response has no data.{name}")
+    return str(value)
