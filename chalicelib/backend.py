@@ -6,13 +6,13 @@ Each factory builds its adapter on first use and caches it (no work at import ti
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from chalicelib.config import settings
 
 
-@lru_cache(maxsize=None)
+@cache
 def aws_client(service: str) -> Any:
     import boto3
 
@@ -57,12 +57,105 @@ def blob_store() -> Any:
     return blobs.LocalBlobStore(settings().home / "media")
 
 
+@lru_cache(maxsize=1)
+def text_analyser() -> Any:
+    config = settings()
+    if config.backend == "aws":
+        from chalicelib.analysis.aws_text import ComprehendTextAnalyser
+
+        return ComprehendTextAnalyser(
+            aws_client("comprehend"), capabilities=config.text_capabilities
+        )
+    from chalicelib.analysis.local_text import LocalTextAnalyser
+    from chalicelib.analysis.sentiment import local_sentiment
+
+    return LocalTextAnalyser(local_sentiment(config.local_sentiment))
+
+
+@lru_cache(maxsize=1)
+def face_gallery() -> Any:
+    from chalicelib.analysis.gallery import FaceGallery
+
+    return FaceGallery(settings().home / "faces")
+
+
+@lru_cache(maxsize=1)
+def image_analyser() -> Any:
+    config = settings()
+    if config.backend == "aws":
+        from chalicelib.analysis.aws_image import RekognitionImageAnalyser
+
+        return RekognitionImageAnalyser(
+            aws_client("rekognition"),
+            config.media_bucket,
+            collection_id=config.rekognition_collection,
+            capabilities=config.image_capabilities,
+        )
+    from chalicelib.analysis.local_image import LocalImageAnalyser
+
+    return LocalImageAnalyser(blob_store().get, face_gallery())
+
+
+@lru_cache(maxsize=1)
+def conversation() -> Any:
+    config = settings()
+    if config.backend == "aws":
+        from chalicelib.responders.lex import LexConversation
+
+        return LexConversation(
+            aws_client("lexv2-runtime"), config.lex_bot_id, config.lex_bot_alias_id,
+            config.lex_locale,
+        )
+    from chalicelib.responders.intents import LocalConversation
+
+    return LocalConversation()
+
+
+@lru_cache(maxsize=1)
+def poster() -> Any:
+    """X for real on AWS (and locally with MAGPIE_LIVE); the dry-run outbox otherwise."""
+    config = settings()
+    if config.backend == "local" and not config.live_replies:
+        from chalicelib.egress.outbox import DryRunOutbox
+
+        return DryRunOutbox(config.home / "outbox")
+    from chalicelib.egress.poster import XPoster
+    from chalicelib.egress.x_client import XClient, XCredentials
+    from chalicelib.secrets import twitter_keys
+
+    keys = twitter_keys()
+    if not keys.can_post:
+        from chalicelib.config import ConfigError
+
+        raise ConfigError(
+            "posting to X needs TWITTER_API_KEY, TWITTER_API_SECRET, TWITTER_ACCESS_TOKEN and "
+            "TWITTER_ACCESS_TOKEN_SECRET (or the TwitterSecret on AWS)"
+        )
+    credentials = XCredentials(
+        keys.api_key, keys.api_secret, keys.access_token, keys.access_token_secret
+    )
+    return XPoster(XClient(credentials, timeout=config.http_timeout_seconds))
+
+
+@lru_cache(maxsize=1)
+def alert_sink() -> Any:
+    from chalicelib import alerts
+
+    if settings().backend == "aws":
+        return alerts.SnsAlertSink(aws_client("sns"), settings().alert_topic_arn)
+    return alerts.LocalAlertSink(settings().home / "alerts.jsonl")
+
+
 def reset() -> None:
     """Forget every cached adapter and setting (tests, and `magpie` switching MAGPIE_HOME)."""
     from chalicelib.config import reset_settings
     from chalicelib.secrets import reset_secret_cache
 
-    for factory in (aws_client, event_bus, local_bus_store, idempotency, blob_store):
+    factories = (
+        aws_client, event_bus, local_bus_store, idempotency, blob_store, text_analyser,
+        face_gallery, image_analyser, conversation, poster, alert_sink,
+    )
+    for factory in factories:
         factory.cache_clear()
     reset_settings()
     reset_secret_cache()

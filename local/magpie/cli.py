@@ -83,6 +83,50 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if not left else 1
 
 
+def cmd_faces(args: argparse.Namespace) -> int:
+    """Enrol, list and remove known people (locally, or in the Rekognition collection)."""
+    from chalicelib import backend
+
+    from magpie.runtime import configure_environment
+
+    if args.aws:
+        return _faces_aws(args)
+    configure_environment(_home(args))
+    gallery = backend.face_gallery()
+    if args.action == "add":
+        images = [Path(p).read_bytes() for p in args.images]
+        try:
+            count = gallery.add(args.name, images)
+        except ValueError as exc:
+            print(f"magpie: {exc}", file=sys.stderr)
+            return 2
+        print(f"enrolled {count} face(s) of {args.name}")
+    elif args.action == "remove":
+        print("removed" if gallery.remove(args.name) else f"{args.name} was not enrolled")
+    else:
+        for name in gallery.names():
+            print(name)
+    return 0
+
+
+def _faces_aws(args: argparse.Namespace) -> int:
+    from chalicelib import backend
+    from chalicelib.analysis.aws_image import enrol_known_face
+    from chalicelib.config import ConfigError, settings
+
+    collection = settings().rekognition_collection
+    if not collection:
+        raise ConfigError("environment variable REKOGNITION_COLLECTION_ID is required with --aws")
+    if args.action != "add":
+        print("with --aws only `add` is supported; manage the collection in the console")
+        return 2
+    client = backend.aws_client("rekognition")
+    for image in args.images:
+        face_id = enrol_known_face(client, collection, args.name, Path(image).read_bytes())
+        print(f"indexed {image} as {args.name} (FaceId {face_id})")
+    return 0
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     from chalicelib.secrets import consumer_secret
     from magpie.client import post_signed
@@ -120,6 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="only accept webhooks onto the durable bus; deliver nothing",
     )
     serve.set_defaults(func=cmd_serve)
+
+    faces = sub.add_parser("faces", help="known people the image responder can name")
+    faces.add_argument("--aws", action="store_true", help="use the Rekognition collection")
+    faces_sub = faces.add_subparsers(dest="action", required=True)
+    add = faces_sub.add_parser("add", help="enrol a person from one or more photos")
+    add.add_argument("name")
+    add.add_argument("images", nargs="+")
+    remove = faces_sub.add_parser("remove")
+    remove.add_argument("name")
+    faces_sub.add_parser("list")
+    faces.set_defaults(func=cmd_faces)
 
     dead = sub.add_parser("dead-letters", help="list deliveries parked after their retries")
     dead.set_defaults(func=cmd_dead_letters)

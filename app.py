@@ -1,0 +1,49 @@
+"""Core: the analysis steps the state machine calls, the alert fan-out, and Lex fulfilment.
+
+Each handler unwraps its event and calls one named function in chalicelib.
+"""
+
+from chalice import Chalice
+
+from chalicelib.alerts import forward_sns_message
+from chalicelib.analysis import steps
+from chalicelib.responders.fulfilment import lex_fulfilment as fulfil
+
+app = Chalice(app_name="magpie-core")
+
+ALERT_TOPIC = "magpie-alerts"
+
+
+@app.lambda_function(name="download_media")
+def download_media(event, context):
+    return steps.download_media(event)
+
+
+@app.lambda_function(name="analyse_text")
+def analyse_text(event, context):
+    return steps.analyse_text(event)
+
+
+@app.lambda_function(name="analyse_image")
+def analyse_image(event, context):
+    return steps.analyse_image(event)
+
+
+@app.lambda_function(name="publish_analysis")
+def publish_analysis(event, context):
+    return steps.publish_analysis(event)
+
+
+@app.lambda_function(name="publish_analysis_failed")
+def publish_analysis_failed(event, context):
+    return steps.publish_analysis_failed(event)
+
+
+@app.lambda_function(name="lex_fulfilment")
+def lex_fulfilment(event, context):
+    return fulfil(event)
+
+
+@app.on_sns_message(topic=ALERT_TOPIC)
+def forward_alert(event):
+    forward_sns_message(event.message)

@@ -1,0 +1,170 @@
+"""Alerts: negative messages, failed analyses and failed replies, for a human to look at.
+
+On AWS an EventBridge rule feeds the SNS topic (infrastructure) and the core app forwards
+each SNS message to an optional Slack-compatible webhook. Locally the same alert is printed
+and appended to `MAGPIE_HOME/alerts.jsonl`. An alert carries the author, the text, the
+score and a link, never credentials or whole payloads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 500
+
+
+def post_link(author: str | None, tweet_id: str | None) -> str | None:
+    if not tweet_id:
+        return None
+    return f"https://x.com/{author or 'i'}/status/{tweet_id}"
+
+
+def negative_message_alert(detail: dict[str, Any]) -> dict[str, Any]:
+    analysis = detail.get("Analysis") or {}
+    twitter = detail.get("Twitter") or {}
+    score = (analysis.get("SentimentScore") or {}).get("Negative")
+    return {
+        "Kind": "NEGATIVE_MESSAGE",
+        "MessageId": detail.get("MessageId"),
+        "Author": detail.get("Author"),
+        "Text": str(detail.get("Text", ""))[:MAX_TEXT],
+        "Sentiment": analysis.get("TextSentiment"),
+        "NegativeScore": score,
+        "Link": post_link(detail.get("Author"), twitter.get("TweetId")),
+    }
+
+
+def analysis_failed_alert(detail: dict[str, Any]) -> dict[str, Any]:
+    twitter = detail.get("Twitter") or {}
+    return {
+        "Kind": "ANALYSIS_FAILED",
+        "MessageId": detail.get("MessageId"),
+        "Author": detail.get("Author"),
+        "Text": str(detail.get("Text", ""))[:MAX_TEXT],
+        "Reason": detail.get("Reason"),
+        "Link": post_link(detail.get("Author"), twitter.get("TweetId")),
+    }
+
+
+def reply_failed_alert(detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Kind": "REPLY_FAILED",
+        "MessageId": detail.get("MessageId"),
+        "Reason": detail.get("Reason"),
+        "StatusCode": detail.get("StatusCode"),
+    }
+
+
+ALERT_BUILDERS = {
+    "MESSAGE_ANALYSED": negative_message_alert,
+    "MESSAGE_ANALYSIS_FAILED": analysis_failed_alert,
+    "TWEET_FAILED": reply_failed_alert,
+}
+
+# The same patterns the infrastructure's SNS rules use (infra reads them from here).
+ALERT_PATTERNS: dict[str, dict[str, Any]] = {
+    "negative": {
+        "source": ["magpie.analysis"],
+        "detail-type": ["MESSAGE_ANALYSED"],
+        "detail": {"Analysis": {"TextSentiment": ["NEGATIVE"]}},
+    },
+    "analysis_failed": {
+        "source": ["magpie.analysis"],
+        "detail-type": ["MESSAGE_ANALYSIS_FAILED"],
+    },
+    "reply_failed": {"source": ["magpie.egress"], "detail-type": ["TWEET_FAILED"]},
+}
+
+
+def alert_from_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
+    builder = ALERT_BUILDERS[envelope["detail-type"]]
+    alert = builder(envelope.get("detail") or {})
+    alert["Time"] = envelope.get("time")
+    return alert
+
+
+def summary(alert: dict[str, Any]) -> str:
+    """One human line: what happened, who, and where to look."""
+    parts = [f"[{alert.get('Kind')}]"]
+    if alert.get("Author"):
+        parts.append(f"@{alert['Author']}")
+    if alert.get("NegativeScore") is not None:
+        parts.append(f"negative {alert['NegativeScore']:.2f}")
+    if alert.get("Reason"):
+        parts.append(f"reason: {alert['Reason']}")
+    if alert.get("Text"):
+        parts.append(repr(alert["Text"][:140]))
+    if alert.get("Link"):
+        parts.append(alert["Link"])
+    return " ".join(parts)
+
+
+class LocalAlertSink:
+    def __init__(self, path: Path, stream: Any = None) -> None:
+        self.path = path
+        self._stream = stream
+
+    def raise_alert(self, alert: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(alert, ensure_ascii=False, separators=(",", ":")) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+        print(f"ALERT {summary(alert)}", file=self._stream or sys.stderr, flush=True)
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+
+class SnsAlertSink:
+    """Publishes alerts raised in code (e.g. egress 401s) to the same topic the rules feed."""
+
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self._client = client
+        self._topic_arn = topic_arn
+
+    def raise_alert(self, alert: dict[str, Any]) -> None:
+        self._client.publish(
+            TopicArn=self._topic_arn,
+            Subject=f"Magpie alert: {alert.get('Kind')}"[:100],
+            Message=json.dumps(alert, ensure_ascii=False),
+        )
+
+
+def forward_to_webhook(alert: dict[str, Any], url: str, timeout: float = 5.0) -> None:
+    """POST a Slack-compatible {"text": ...} message; raises on a non-2xx answer."""
+    import requests
+
+    response = requests.post(url, json={"text": f"Magpie alert {summary(alert)}"},
+                             timeout=timeout)
+    response.raise_for_status()
+
+
+def forward_sns_message(message: str) -> bool:
+    """The core app's SNS fan-out: forward to ALERT_WEBHOOK_URL when one is configured.
+
+    Returns False when no webhook is configured (e-mail subscribers still get the alert)."""
+    from chalicelib.config import settings
+
+    url = settings().alert_webhook_url
+    if not url:
+        return False
+    try:
+        alert = json.loads(message)
+    except ValueError:
+        alert = {"Kind": "ALERT", "Text": message[:MAX_TEXT]}
+    if not isinstance(alert, dict):
+        alert = {"Kind": "ALERT", "Text": str(alert)[:MAX_TEXT]}
+    forward_to_webhook(alert, url)
+    return True

@@ -1,0 +1,170 @@
+"""The analysis steps, with the inputs and outputs the Step Functions definition passes.
+
+  download_media(message)        -> {"Message", "Media": [{Url, Key, ContentType}], "Rejected"}
+  analyse_text(message)          -> {"TextSentiment", "SentimentScore", "TextEntities",
+                                     "KeyPhrases", "Language", "Errors"}
+  analyse_image(media)           -> {"Key", "Url", "Analysis": {...}, "Errors"}
+  publish_analysis(state)        -> the MESSAGE_ANALYSED detail, published
+  publish_analysis_failed(state) -> the MESSAGE_ANALYSIS_FAILED detail, published
+
+Each capability is isolated: one that fails is recorded in `Errors` and the others still
+report. Throttling is retried inside the AWS adapters; a step that fails as a whole raises,
+and the orchestrator (Step Functions, or the local one) retries it and finally publishes
+MESSAGE_ANALYSIS_FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib import events
+from chalicelib.analysis.local_text import strip_for_analysis
+from chalicelib.analysis.retry import CapabilityDisabled
+
+logger = logging.getLogger(__name__)
+
+UNDETERMINED = {None, "", "und", "zxx", "qme", "qht", "qam", "qct"}
+
+
+def download_media(message: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib import backend
+    from chalicelib.analysis.media import download_media as fetch_all
+    from chalicelib.config import settings
+
+    received = events.MessageReceived.from_detail(message)
+    config = settings()
+    stored, rejected = fetch_all(
+        received.ImageUrls,
+        received.MessageId,
+        received.ReceivedAt,
+        backend.blob_store(),
+        allowed_hosts=config.media_allowed_hosts,
+        mirror_dir=config.media_mirror if config.backend == "local" else None,
+    )
+    media = [{"Url": s["Url"], "Key": s["Key"], "ContentType": s["ContentType"]} for s in stored]
+    return {"Message": message, "Media": media, "Rejected": rejected}
+
+
+def _capability(errors: list[dict[str, Any]], name: str, fn: Callable[[], Any],
+                default: Any, image: str | None = None) -> Any:
+    """Run one capability; on failure record it and return the default."""
+    try:
+        return fn()
+    except CapabilityDisabled:
+        return default
+    except Exception as exc:  # recorded in Analysis.Errors, by design
+        logger.warning("capability %s failed: %s: %s", name, type(exc).__name__, exc)
+        error = {"Capability": name, "Error": f"{type(exc).__name__}: {exc}"[:500]}
+        if image:
+            error["Image"] = image
+        errors.append(error)
+        return default
+
+
+def analyse_text(message: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib import backend
+
+    analyser = backend.text_analyser()
+    text = strip_for_analysis(str(message.get("Text", "")))
+    errors: list[dict[str, Any]] = []
+    result: dict[str, Any] = {"TextEntities": [], "KeyPhrases": [], "Errors": errors}
+    if not text:
+        # Nothing to read once mentions and links are gone: no paid call is made.
+        result["Language"] = message.get("Language")
+        return result
+    language = message.get("Language")
+    if language in UNDETERMINED:
+        detected = _capability(errors, "language", lambda: analyser.detect_language(text), None)
+        language = detected.get("LanguageCode") if detected else None
+    result["Language"] = language
+    lang = language or "en"
+    sentiment = _capability(errors, "sentiment", lambda: analyser.sentiment([text], lang), None)
+    if sentiment:
+        result["TextSentiment"] = sentiment[0]["Sentiment"]
+        result["SentimentScore"] = sentiment[0]["SentimentScore"]
+    result["TextEntities"] = _capability(errors, "entities",
+                                         lambda: analyser.entities(text, lang), [])
+    result["KeyPhrases"] = _capability(errors, "key_phrases",
+                                       lambda: analyser.key_phrases(text, lang), [])
+    return result
+
+
+def analyse_image(media: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib import backend
+    from chalicelib.config import settings
+
+    analyser = backend.image_analyser()
+    wanted = settings().image_capabilities
+    key = media["Key"]
+    errors: list[dict[str, Any]] = []
+
+    def run(name: str, fn: Callable[[], Any], default: Any) -> Any:
+        return _capability(errors, name, fn, default, image=key) if name in wanted else default
+
+    faces = run("faces", lambda: analyser.faces(key), {})
+    analysis = {
+        "Labels": run("labels", lambda: analyser.labels(key), []),
+        "TextDetections": run("text", lambda: analyser.text(key), []),
+        "CelebrityFaces": faces.get("CelebrityFaces", []),
+        "UnrecognizedFaces": faces.get("UnrecognizedFaces", []),
+        "ModerationLabels": run("moderation", lambda: analyser.moderation(key), []),
+    }
+    return {"Key": key, "Url": media.get("Url", ""), "Analysis": analysis, "Errors": errors}
+
+
+def build_analysed(state: dict[str, Any]) -> events.MessageAnalysed:
+    """Assemble MESSAGE_ANALYSED from the parallel branches' outputs."""
+    message = events.MessageReceived.from_detail(state["Message"])
+    text = state.get("Text") or {}
+    images = state.get("Images") or []
+    errors = [*text.get("Errors", []), *(e for image in images for e in image.get("Errors", []))]
+    analysis = events.Analysis(
+        TextSentiment=text.get("TextSentiment"),
+        SentimentScore=text.get("SentimentScore"),
+        TextEntities=text.get("TextEntities", []),
+        KeyPhrases=text.get("KeyPhrases", []),
+        Language=text.get("Language"),
+        Images=[
+            events.AnalysedImage(Key=i["Key"], Url=i.get("Url", ""),
+                                 Analysis=events.ImageAnalysis(**i["Analysis"]))
+            for i in images
+        ],
+        RejectedMedia=[events.RejectedMedia(**r) for r in state.get("Rejected", [])],
+        Errors=[events.CapabilityError(**e) for e in errors],
+        Provider=state.get("Provider"),
+    )
+    return events.MessageAnalysed(
+        Text=message.Text, Author=message.Author, Twitter=message.Twitter,
+        MessageId=message.MessageId, Kind=message.Kind, Analysis=analysis,
+        Language=text.get("Language") or message.Language, ReceivedAt=message.ReceivedAt,
+    )
+
+
+def publish_analysis(state: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.bus import publish
+
+    analysed = build_analysed(state)
+    publish([analysed.to_event()])
+    return analysed.to_detail()
+
+
+def publish_analysis_failed(state: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.bus import publish
+
+    message = events.MessageReceived.from_detail(state["Message"])
+    failed = events.MessageAnalysisFailed(
+        Text=message.Text, Author=message.Author, Twitter=message.Twitter,
+        MessageId=message.MessageId, Kind=message.Kind,
+        Reason=_reason(state.get("Error")), ReceivedAt=message.ReceivedAt,
+    )
+    publish([failed.to_event()])
+    return failed.to_detail()
+
+
+def _reason(error: Any) -> str:
+    """Step Functions' Catch passes {"Error", "Cause"}; the local orchestrator a string."""
+    if isinstance(error, dict):
+        return f"{error.get('Error', 'Error')}: {str(error.get('Cause', ''))[:300]}"
+    return str(error or "analysis failed")[:500]

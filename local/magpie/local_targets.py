@@ -1,0 +1,47 @@
+"""Built-in local targets for what is infrastructure on AWS: Step Functions and SNS."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from magpie.dispatcher import Target, pattern_target
+
+logger = logging.getLogger(__name__)
+
+ANALYSIS_PATTERN = {"source": ["magpie.ingress"], "detail-type": ["MESSAGE_RECEIVED"]}
+
+
+def run_analysis(envelope: dict[str, Any], context: Any) -> None:
+    """The Step Functions execution, locally: once per message, whatever the redelivery."""
+    from chalicelib import backend
+    from chalicelib.analysis.orchestrator import analyse
+
+    message = envelope["detail"]
+    key = f"{message.get('Kind')}:{message.get('MessageId')}"
+    backend.idempotency().once("analysis", key, lambda: analyse(message) and "published")
+
+
+def raise_alert(envelope: dict[str, Any], context: Any) -> None:
+    """The SNS topic and the core app's forwarder, locally."""
+    from chalicelib import alerts, backend
+    from chalicelib.config import settings
+
+    def once() -> str:
+        alert = alerts.alert_from_envelope(envelope)
+        backend.alert_sink().raise_alert(alert)
+        if settings().alert_webhook_url:
+            alerts.forward_to_webhook(alert, settings().alert_webhook_url)
+        return "raised"
+
+    backend.idempotency().once("alert", envelope["id"], once)
+
+
+def local_targets(home: Path) -> list[Target]:
+    from chalicelib.alerts import ALERT_PATTERNS
+
+    targets = [pattern_target("analysis", ANALYSIS_PATTERN, run_analysis)]
+    targets += [pattern_target(f"alerts.{name}", pattern, raise_alert)
+                for name, pattern in ALERT_PATTERNS.items()]
+    return targets
