@@ -110,6 +110,11 @@ class LocalAlertSink:
     def __init__(self, path: Path, stream: Any = None) -> None:
         self.path = path
         self._stream = stream
+        self._console = True
+
+    def mute_console(self) -> None:
+        """Keep writing alerts.jsonl but print nothing (the demo prints alerts itself)."""
+        self._console = False
 
     def raise_alert(self, alert: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +124,8 @@ class LocalAlertSink:
             os.write(fd, line.encode())
         finally:
             os.close(fd)
-        print(f"ALERT {summary(alert)}", file=self._stream or sys.stderr, flush=True)
+        if self._console:
+            print(f"ALERT {summary(alert)}", file=self._stream or sys.stderr, flush=True)
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -146,8 +152,7 @@ def forward_to_webhook(alert: dict[str, Any], url: str, timeout: float = 5.0) ->
     """POST a Slack-compatible {"text": ...} message; raises on a non-2xx answer."""
     import requests
 
-    response = requests.post(url, json={"text": f"Magpie alert {summary(alert)}"},
-                             timeout=timeout)
+    response = requests.post(url, json={"text": f"Magpie alert {summary(alert)}"}, timeout=timeout)
     response.raise_for_status()
 
 

@@ -46,7 +46,9 @@ class Settings:
         try:
             value = int(raw)
         except ValueError as exc:
-            raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+            raise ConfigError(
+                f"environment variable {name} must be an integer, got {raw!r}"
+            ) from exc
         if value < minimum:
             raise ConfigError(f"environment variable {name} must be >= {minimum}, got {value}")
         return value
@@ -207,6 +209,26 @@ class Settings:
     @property
     def bus_workers(self) -> int:
         return self._int("MAGPIE_BUS_WORKERS", 2, minimum=1)
+
+    # --- egress delivery and loop guards (issue 4) ------------------------------------
+
+    @property
+    def reply_max_attempts(self) -> int:
+        """Attempts at posting one reply within one delivery before handing it back to the bus."""
+        return self._int("REPLY_MAX_ATTEMPTS", 3, minimum=1)
+
+    @property
+    def reply_max_wait_seconds(self) -> int:
+        """The longest one wait (a 429's reset, a backoff) inside one delivery. It must stay
+        well under the egress Lambda timeout and the idempotency in-progress expiry (120 s);
+        a longer rate limit is handed back to the bus instead."""
+        return self._int("REPLY_MAX_WAIT_SECONDS", 20, minimum=0)
+
+    @property
+    def guard_table(self) -> str:
+        """The DynamoDB table for the loop guards' counters; the idempotency table by default
+        (its `id` key and `expiration` TTL attribute suit the guards' items too)."""
+        return self._get("GUARD_TABLE") or self.idempotency_table
 
 
 @lru_cache(maxsize=1)

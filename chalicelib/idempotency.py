@@ -136,8 +136,10 @@ def sqlite_persistence_layer(path: Path) -> Any:
                 db.execute(
                     "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, NULL, ?)",
                     (
-                        data_record.idempotency_key, data_record.status,
-                        data_record.expiry_timestamp, data_record.in_progress_expiry_timestamp,
+                        data_record.idempotency_key,
+                        data_record.status,
+                        data_record.expiry_timestamp,
+                        data_record.in_progress_expiry_timestamp,
                         data_record.payload_hash,
                     ),
                 )
@@ -148,8 +150,10 @@ def sqlite_persistence_layer(path: Path) -> Any:
                 db.execute(
                     "UPDATE idempotency SET status = ?, expiration = ?, data = ? WHERE id = ?",
                     (
-                        data_record.status, data_record.expiry_timestamp,
-                        data_record.response_data, data_record.idempotency_key,
+                        data_record.status,
+                        data_record.expiry_timestamp,
+                        data_record.response_data,
+                        data_record.idempotency_key,
                     ),
                 )
 
@@ -175,4 +179,3 @@ def dynamodb_persistence_layer(table_name: str) -> Any:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     return DynamoDBPersistenceLayer(table_name=table_name)
-

@@ -17,5 +17,7 @@ def crc_challenge() -> Response:
 @app.route("/twitter", methods=["POST"], content_types=["application/json"])
 def webhook_delivery() -> Response:
     request = app.current_request
-    status, body = delivery_answer(request.raw_body, request.headers.get("x-twitter-webhooks-signature"))
+    status, body = delivery_answer(
+        request.raw_body, request.headers.get("x-twitter-webhooks-signature")
+    )
     return Response(body=body, status_code=status)

@@ -137,6 +137,8 @@ def _box(
     left: float, top: float, right: float, bottom: float, width: int, height: int
 ) -> dict[str, float]:
     """Rekognition BoundingBox (ratios of the image size), clipped to the image."""
+    # Detectors hand back numpy scalars; events must be plain JSON numbers.
+    left, top, right, bottom = float(left), float(top), float(right), float(bottom)
     left, right = max(0.0, min(left, width)), max(0.0, min(right, width))
     top, bottom = max(0.0, min(top, height)), max(0.0, min(bottom, height))
     return {

@@ -20,8 +20,13 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def with_step_retries(fn: Callable[[], T], *, attempts: int = 3, base_delay: float = 0.5,
-                      sleep: Callable[[float], None] = time.sleep) -> T:
+def with_step_retries(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 3,
+    base_delay: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     for attempt in range(1, attempts + 1):
         try:
             return fn()
@@ -33,8 +38,12 @@ def with_step_retries(fn: Callable[[], T], *, attempts: int = 3, base_delay: flo
     raise AssertionError("unreachable")
 
 
-def analyse(message: dict[str, Any], *, image_concurrency: int = 2,
-            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+def analyse(
+    message: dict[str, Any],
+    *,
+    image_concurrency: int = 2,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     """Run the workflow for one MESSAGE_RECEIVED detail; returns the published detail."""
     try:
         state = _analysis_state(message, image_concurrency, sleep)
@@ -46,14 +55,13 @@ def analyse(message: dict[str, Any], *, image_concurrency: int = 2,
     return steps.publish_analysis(state)
 
 
-def _analysis_state(message: dict[str, Any], image_concurrency: int,
-                    sleep: Callable[[float], None]) -> dict[str, Any]:
+def _analysis_state(
+    message: dict[str, Any], image_concurrency: int, sleep: Callable[[float], None]
+) -> dict[str, Any]:
     downloaded = with_step_retries(lambda: steps.download_media(message), sleep=sleep)
     with ThreadPoolExecutor(1 + image_concurrency, thread_name_prefix="analysis") as pool:
         text = pool.submit(with_step_retries, lambda: steps.analyse_text(message), sleep=sleep)
-        images = [
-            pool.submit(_image_or_error, media, sleep) for media in downloaded["Media"]
-        ]
+        images = [pool.submit(_image_or_error, media, sleep) for media in downloaded["Media"]]
         return {
             "Message": message,
             "Text": text.result(),
@@ -67,11 +75,25 @@ def _image_or_error(media: dict[str, Any], sleep: Callable[[float], None]) -> di
     try:
         return with_step_retries(lambda: steps.analyse_image(media), sleep=sleep)
     except Exception as exc:  # recorded on the image, the message is still analysed
-        empty = {"Labels": [], "TextDetections": [], "CelebrityFaces": [],
-                 "UnrecognizedFaces": [], "ModerationLabels": []}
-        return {"Key": media["Key"], "Url": media.get("Url", ""), "Analysis": empty,
-                "Errors": [{"Capability": "image", "Image": media["Key"],
-                            "Error": f"{type(exc).__name__}: {exc}"[:500]}]}
+        empty = {
+            "Labels": [],
+            "TextDetections": [],
+            "CelebrityFaces": [],
+            "UnrecognizedFaces": [],
+            "ModerationLabels": [],
+        }
+        return {
+            "Key": media["Key"],
+            "Url": media.get("Url", ""),
+            "Analysis": empty,
+            "Errors": [
+                {
+                    "Capability": "image",
+                    "Image": media["Key"],
+                    "Error": f"{type(exc).__name__}: {exc}"[:500],
+                }
+            ],
+        }
 
 
 def _provider() -> str:

@@ -47,8 +47,13 @@ def download_media(message: dict[str, Any]) -> dict[str, Any]:
     return {"Message": message, "Media": media, "Rejected": rejected}
 
 
-def _capability(errors: list[dict[str, Any]], name: str, fn: Callable[[], Any],
-                default: Any, image: str | None = None) -> Any:
+def _capability(
+    errors: list[dict[str, Any]],
+    name: str,
+    fn: Callable[[], Any],
+    default: Any,
+    image: str | None = None,
+) -> Any:
     """Run one capability; on failure record it and return the default."""
     try:
         return fn()
@@ -84,10 +89,12 @@ def analyse_text(message: dict[str, Any]) -> dict[str, Any]:
     if sentiment:
         result["TextSentiment"] = sentiment[0]["Sentiment"]
         result["SentimentScore"] = sentiment[0]["SentimentScore"]
-    result["TextEntities"] = _capability(errors, "entities",
-                                         lambda: analyser.entities(text, lang), [])
-    result["KeyPhrases"] = _capability(errors, "key_phrases",
-                                       lambda: analyser.key_phrases(text, lang), [])
+    result["TextEntities"] = _capability(
+        errors, "entities", lambda: analyser.entities(text, lang), []
+    )
+    result["KeyPhrases"] = _capability(
+        errors, "key_phrases", lambda: analyser.key_phrases(text, lang), []
+    )
     return result
 
 
@@ -127,8 +134,9 @@ def build_analysed(state: dict[str, Any]) -> events.MessageAnalysed:
         KeyPhrases=text.get("KeyPhrases", []),
         Language=text.get("Language"),
         Images=[
-            events.AnalysedImage(Key=i["Key"], Url=i.get("Url", ""),
-                                 Analysis=events.ImageAnalysis(**i["Analysis"]))
+            events.AnalysedImage(
+                Key=i["Key"], Url=i.get("Url", ""), Analysis=events.ImageAnalysis(**i["Analysis"])
+            )
             for i in images
         ],
         RejectedMedia=[events.RejectedMedia(**r) for r in state.get("Rejected", [])],
@@ -136,9 +144,14 @@ def build_analysed(state: dict[str, Any]) -> events.MessageAnalysed:
         Provider=state.get("Provider"),
     )
     return events.MessageAnalysed(
-        Text=message.Text, Author=message.Author, Twitter=message.Twitter,
-        MessageId=message.MessageId, Kind=message.Kind, Analysis=analysis,
-        Language=text.get("Language") or message.Language, ReceivedAt=message.ReceivedAt,
+        Text=message.Text,
+        Author=message.Author,
+        Twitter=message.Twitter,
+        MessageId=message.MessageId,
+        Kind=message.Kind,
+        Analysis=analysis,
+        Language=text.get("Language") or message.Language,
+        ReceivedAt=message.ReceivedAt,
     )
 
 
@@ -155,9 +168,13 @@ def publish_analysis_failed(state: dict[str, Any]) -> dict[str, Any]:
 
     message = events.MessageReceived.from_detail(state["Message"])
     failed = events.MessageAnalysisFailed(
-        Text=message.Text, Author=message.Author, Twitter=message.Twitter,
-        MessageId=message.MessageId, Kind=message.Kind,
-        Reason=_reason(state.get("Error")), ReceivedAt=message.ReceivedAt,
+        Text=message.Text,
+        Author=message.Author,
+        Twitter=message.Twitter,
+        MessageId=message.MessageId,
+        Kind=message.Kind,
+        Reason=_reason(state.get("Error")),
+        ReceivedAt=message.ReceivedAt,
     )
     publish([failed.to_event()])
     return failed.to_detail()

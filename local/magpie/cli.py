@@ -86,7 +86,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_faces(args: argparse.Namespace) -> int:
     """Enrol, list and remove known people (locally, or in the Rekognition collection)."""
     from chalicelib import backend
-
     from magpie.runtime import configure_environment
 
     if args.aws:

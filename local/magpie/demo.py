@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from chalicelib.alerts import LocalAlertSink, summary
 from magpie.apps import ROOT
 from magpie.client import post_signed
 from magpie.runtime import Runtime, configure_environment
@@ -14,7 +15,15 @@ from magpie.server import BackgroundServer
 
 SAMPLES = ROOT / "examples" / "webhooks"
 MEDIA_MIRROR = ROOT / "examples" / "media-mirror"
+KNOWN_FACES = ROOT / "examples" / "known-faces"
 DEMO_BOT_USER_ID = "1876543210987654321"  # the bot of the bundled (made-up) samples
+
+
+def _quiet_alerts() -> None:
+    """The demo prints alerts under their delivery, so the sink's own console line is muted."""
+    from chalicelib import backend
+
+    backend.alert_sink().mute_console()
 
 
 def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> int:
@@ -28,13 +37,17 @@ def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> i
         overrides["MAGPIE_MEDIA_MIRROR"] = str(MEDIA_MIRROR)
     configure_environment(home, **overrides)
     secret = ensure_local_secret(home).api_secret
+    enrol_known_faces(out)
+    _quiet_alerts()
     files = sorted(samples.glob("*.json"))
+    alert_sink = LocalAlertSink(home / "alerts.jsonl")
     failures = 0
     with Runtime(home) as runtime, BackgroundServer() as server:
         print(f"Magpie local stack: webhook {server.url}, home {home}", file=out)
         print(f"Targets on the local bus: {', '.join(runtime.target_names)}\n", file=out)
         for path in files:
             before = runtime.store.last_seq()
+            alerts_before = len(alert_sink.read())
             status, body = post_signed(server.url, path.read_bytes(), secret)
             idle = runtime.wait_idle(timeout=180)
             produced = [env for _, env in runtime.store.events_since(before)]
@@ -42,6 +55,8 @@ def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> i
             print(f"== {path.name}: HTTP {status} {_counts(body)}", file=out)
             for envelope in produced:
                 print(f"   {describe(envelope)}", file=out)
+            for alert in alert_sink.read()[alerts_before:]:
+                print(f"   ALERT {summary(alert)}", file=out)
             if not idle:
                 print("   (still busy after 180 s)", file=out)
             print(file=out)
@@ -55,6 +70,17 @@ def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> i
             file=out,
         )
     return 1 if failures or dead else 0
+
+
+def enrol_known_faces(out: TextIO) -> None:
+    """Enrol the bundled known people (file name = person) so the demo can name them."""
+    from chalicelib import backend
+
+    gallery = backend.face_gallery()
+    for path in sorted(KNOWN_FACES.glob("*.jpg")):
+        name = path.stem.replace("-", " ").title()
+        gallery.add(name, [path.read_bytes()])
+        print(f"Known person enrolled: {name} ({path.name})", file=out)
 
 
 def _counts(body: Any) -> str:

@@ -42,6 +42,8 @@ def local_targets(home: Path) -> list[Target]:
     from chalicelib.alerts import ALERT_PATTERNS
 
     targets = [pattern_target("analysis", ANALYSIS_PATTERN, run_analysis)]
-    targets += [pattern_target(f"alerts.{name}", pattern, raise_alert)
-                for name, pattern in ALERT_PATTERNS.items()]
+    targets += [
+        pattern_target(f"alerts.{name}", pattern, raise_alert)
+        for name, pattern in ALERT_PATTERNS.items()
+    ]
     return targets

@@ -292,6 +292,16 @@ def test_text_through_the_port(analyser: LocalImageAnalyser) -> None:
     assert analyser.text("media/text.png")[0]["Geometry"]["BoundingBox"]["Left"] >= 0
 
 
+def test_every_port_answer_is_plain_json(analyser: LocalImageAnalyser) -> None:
+    # Detectors return numpy scalars; the answers go into events, which must be JSON.
+    import json
+
+    for key in ("media/text.png", "media/astronaut.png"):
+        answers = [analyser.labels(key), analyser.text(key), analyser.faces(key),
+                   analyser.moderation(key)]
+        assert json.loads(json.dumps(answers)) == answers
+
+
 def test_importing_loads_no_model_library() -> None:
     # The analysis modules are imported by every backend; the models load on first use.
     code = (
