@@ -27,7 +27,8 @@ def event_bus() -> Any:
         return EventBridgeBus(aws_client("events"), settings().event_bus_name)
     from chalicelib.bus.local import LocalEventBus
 
-    return LocalEventBus(local_bus_store(), account=settings().account, region=settings().region)
+    bus = LocalEventBus(local_bus_store(), account=settings().account, region=settings().region)
+    return _maybe_faulty("bus", bus)
 
 
 @lru_cache(maxsize=1)
@@ -54,7 +55,7 @@ def blob_store() -> Any:
 
     if settings().backend == "aws":
         return blobs.S3BlobStore(aws_client("s3"), settings().media_bucket)
-    return blobs.LocalBlobStore(settings().home / "media")
+    return _maybe_faulty("blob", blobs.LocalBlobStore(settings().home / "media"))
 
 
 @lru_cache(maxsize=1)
@@ -69,7 +70,7 @@ def text_analyser() -> Any:
     from chalicelib.analysis.local_text import LocalTextAnalyser
     from chalicelib.analysis.sentiment import local_sentiment
 
-    return LocalTextAnalyser(local_sentiment(config.local_sentiment))
+    return _maybe_faulty("text", LocalTextAnalyser(local_sentiment(config.local_sentiment)))
 
 
 @lru_cache(maxsize=1)
@@ -93,7 +94,7 @@ def image_analyser() -> Any:
         )
     from chalicelib.analysis.local_image import LocalImageAnalyser
 
-    return LocalImageAnalyser(blob_store().get, face_gallery())
+    return _maybe_faulty("image", LocalImageAnalyser(blob_store().get, face_gallery()))
 
 
 @lru_cache(maxsize=1)
@@ -108,7 +109,7 @@ def conversation() -> Any:
         )
     from chalicelib.responders.intents import LocalConversation
 
-    return LocalConversation()
+    return _maybe_faulty("conversation", LocalConversation())
 
 
 @lru_cache(maxsize=1)
@@ -118,7 +119,7 @@ def poster() -> Any:
     if config.backend == "local" and not config.live_replies:
         from chalicelib.egress.outbox import DryRunOutbox
 
-        return DryRunOutbox(config.home / "outbox")
+        return _maybe_faulty("x", DryRunOutbox(config.home / "outbox"))
     from chalicelib.egress.poster import XPoster
     from chalicelib.egress.x_client import XClient, XCredentials
     from chalicelib.secrets import twitter_keys
@@ -146,6 +147,31 @@ def alert_sink() -> Any:
     return alerts.LocalAlertSink(settings().home / "alerts.jsonl")
 
 
+@lru_cache(maxsize=1)
+def guard_store() -> Any:
+    """The loop guards' counters: DynamoDB on AWS, SQLite under MAGPIE_HOME locally."""
+    from chalicelib.egress import guards
+
+    if settings().backend == "aws":
+        return guards.DynamoDbGuardStore(aws_client("dynamodb"), settings().guard_table)
+    return guards.SqliteGuardStore(settings().home / "guards.sqlite3")
+
+
+@lru_cache(maxsize=1)
+def reply_idempotency() -> Any:
+    """Egress's ledger of replies: idempotency as above, kept for REPLY_MEMORY_DAYS rather
+    than a week, so that replaying any archive we keep never answers a message twice. Its
+    own persistence layer: Powertools fixes a layer's TTL the first time it is used."""
+    from chalicelib import idempotency as idem
+
+    config = settings()
+    if config.backend == "aws":
+        layer = idem.dynamodb_persistence_layer(config.idempotency_table)
+    else:
+        layer = idem.sqlite_persistence_layer(config.home / "idempotency.sqlite3")
+    return idem.PowertoolsIdempotency(layer, ttl_seconds=config.reply_memory_days * 24 * 3600)
+
+
 def reset() -> None:
     """Forget every cached adapter and setting (tests, and `magpie` switching MAGPIE_HOME)."""
     from chalicelib.config import reset_settings
@@ -154,8 +180,21 @@ def reset() -> None:
     factories = (
         aws_client, event_bus, local_bus_store, idempotency, blob_store, text_analyser,
         face_gallery, image_analyser, conversation, poster, alert_sink,
+        guard_store, reply_idempotency,
     )
     for factory in factories:
         factory.cache_clear()
     reset_settings()
     reset_secret_cache()
+
+
+# --- fault injection (reliability tests; chalicelib/faults.py) ------------------------------
+
+
+def _maybe_faulty(port: str, adapter: Any) -> Any:
+    """The local adapter, wrapped to fail at random when MAGPIE_FAULTS is set (never on AWS)."""
+    if not settings().env.get("MAGPIE_FAULTS"):
+        return adapter
+    from chalicelib import faults
+
+    return faults.wrap(port, adapter)

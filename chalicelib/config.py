@@ -225,6 +225,12 @@ class Settings:
         return self._int("REPLY_MAX_WAIT_SECONDS", 20, minimum=0)
 
     @property
+    def reply_memory_days(self) -> int:
+        """How long egress remembers that a message was answered. Archive replays older than
+        this could answer a message again, so keep it above the event archive's retention."""
+        return self._int("REPLY_MEMORY_DAYS", 400, minimum=1)
+
+    @property
     def guard_table(self) -> str:
         """The DynamoDB table for the loop guards' counters; the idempotency table by default
         (its `id` key and `expiration` TTL attribute suit the guards' items too)."""

@@ -250,6 +250,8 @@ class SendTweet(_Model):
     ReplyToTweetId: str | None = None
     ImageKey: str | None = None
     ImageKeys: list[str] = field(default_factory=list)
+    # What the message itself replied to: egress's bot-to-bot thread-depth guard reads it.
+    InReplyToTweetId: str | None = None
     Author: str | None = None
     Intent: str | None = None
     ReceivedAt: str | None = None

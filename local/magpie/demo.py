@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -41,6 +42,7 @@ def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> i
     _quiet_alerts()
     files = sorted(samples.glob("*.json"))
     alert_sink = LocalAlertSink(home / "alerts.jsonl")
+    outbox = home / "outbox"
     failures = 0
     with Runtime(home) as runtime, BackgroundServer() as server:
         print(f"Magpie local stack: webhook {server.url}, home {home}", file=out)
@@ -48,6 +50,7 @@ def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> i
         for path in files:
             before = runtime.store.last_seq()
             alerts_before = len(alert_sink.read())
+            outbox_before = set(outbox.glob("*.json"))
             status, body = post_signed(server.url, path.read_bytes(), secret)
             idle = runtime.wait_idle(timeout=180)
             produced = [env for _, env in runtime.store.events_since(before)]
@@ -55,6 +58,8 @@ def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> i
             print(f"== {path.name}: HTTP {status} {_counts(body)}", file=out)
             for envelope in produced:
                 print(f"   {describe(envelope)}", file=out)
+            for reply in sorted(set(outbox.glob("*.json")) - outbox_before):
+                print(f"   {describe_reply(reply)}", file=out)
             for alert in alert_sink.read()[alerts_before:]:
                 print(f"   ALERT {summary(alert)}", file=out)
             if not idle:
@@ -81,6 +86,13 @@ def enrol_known_faces(out: TextIO) -> None:
         name = path.stem.replace("-", " ").title()
         gallery.add(name, [path.read_bytes()])
         print(f"Known person enrolled: {name} ({path.name})", file=out)
+
+
+def describe_reply(path: Path) -> str:
+    """The dry-run outbox file: what would be posted, and the annotated pictures."""
+    record = json.loads(path.read_text())
+    images = ", ".join(image["path"] for image in record.get("images") or [])
+    return f"{'outbox':<24} {path}" + (f"\n   {'annotated image(s)':<24} {images}" if images else "")
 
 
 def _counts(body: Any) -> str:

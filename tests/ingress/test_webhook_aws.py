@@ -128,6 +128,8 @@ def test_every_sample_publishes_its_raw_events_and_messages(aws, client, path):
         "direct-message.json": 1,
         "direct-message-with-photo.json": 1,
         "xaa-post-mention-create.json": 1,
+        "mention-joke.json": 1,
+        "mention-negative.json": 1,
     }.get(path.name, 0)
     assert types(published).count("MESSAGE_RECEIVED") == expected_messages
     raw = [e for e in published if e["detail-type"].startswith("TWITTER_")]

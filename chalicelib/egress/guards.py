@@ -1,0 +1,250 @@
+"""Loop guards: what keeps the bot out of reply storms, checked by egress before posting.
+
+The rules, in the order egress applies them (inside the reply's idempotency, so a
+redelivered command is judged once):
+
+1. Never answer the bot itself: a command addressed to TWITTER_BOT_USER_ID is skipped
+   (`own_message`), whatever its kind.
+2. Thread depth, for mentions. Every post we send is remembered with its depth. Our reply
+   to a message M has depth d(P) + 1 when M replies to P, one of our own posts, whose depth
+   is d(P); otherwise depth 1 (M starts or joins a thread we have not posted in). A reply
+   deeper than MAX_BOT_THREAD_DEPTH (K) is skipped (`thread_too_deep`). So in a thread where
+   another bot answers each of our posts we post at most K times; a human who keeps
+   answering us in one thread is cut off after K replies too, which is the price of not
+   being able to tell bots from people. A message that replies to a third party's post
+   starts again at 1: the per-author limit is the backstop for such rings.
+   Direct messages have no threads; only the per-author limit applies to them.
+3. Per author: at most REPLIES_PER_AUTHOR_PER_HOUR replies to one user in each UTC clock
+   hour (a fixed window, so at most 2N in any 60 minutes that straddle an hour). A slot is
+   taken atomically before posting and given back when nothing was posted.
+
+The counters live behind `GuardStore`: SQLite under MAGPIE_HOME locally, DynamoDB on AWS
+(the idempotency table by default, whose TTL attribute `expiration` cleans them up).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from chalicelib.events import MENTION
+
+log = logging.getLogger(__name__)
+
+OWN_MESSAGE = "own_message"
+THREAD_TOO_DEEP = "thread_too_deep"
+AUTHOR_RATE_LIMITED = "author_rate_limited"
+
+SLOT_TTL_SECONDS = 2 * 3600  # a window's counter outlives its hour, then expires
+DEPTH_TTL_SECONDS = 30 * 24 * 3600  # threads older than a month start again at depth 1
+
+
+class GuardStore(Protocol):
+    def take_slot(self, bucket: str, limit: int, expires_at: int) -> bool:
+        """Atomically count one more reply in `bucket` if it holds fewer than `limit`."""
+        ...
+
+    def give_back_slot(self, bucket: str) -> None:
+        """Undo one `take_slot` (the reply was not posted)."""
+        ...
+
+    def remember_depth(self, post_id: str, depth: int, expires_at: int) -> None: ...
+
+    def depth_of(self, post_id: str) -> int | None:
+        """The depth of one of our own posts, or None if it is not ours (or forgotten)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The guards' verdict on one reply: `skip_reason` is None when it may be posted."""
+
+    skip_reason: str | None
+    depth: int | None = None  # the depth our reply will have (mentions only)
+    slot: str | None = None  # the author-window slot taken for it
+
+
+class LoopGuards:
+    def __init__(
+        self,
+        store: GuardStore,
+        *,
+        bot_user_id: str,
+        replies_per_author_per_hour: int,
+        max_thread_depth: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._bot_user_id = bot_user_id
+        self._per_hour = replies_per_author_per_hour
+        self._max_depth = max_thread_depth
+        self._clock = clock
+
+    def admit(self, kind: str, reply_to_user_id: str, thread_parent: str | None) -> Admission:
+        """Apply the rules in order; a slot is taken only for a reply that passes the rest."""
+        if reply_to_user_id == self._bot_user_id:
+            return Admission(OWN_MESSAGE)
+        depth = self.reply_depth(thread_parent) if kind == MENTION else None
+        if depth is not None and depth > self._max_depth:
+            log.info("reply would be %d deep in a thread (max %d): skipped", depth, self._max_depth)
+            return Admission(THREAD_TOO_DEEP, depth=depth)
+        now = self._clock()
+        bucket = author_bucket(reply_to_user_id, now)
+        if not self._store.take_slot(bucket, self._per_hour, int(now) + SLOT_TTL_SECONDS):
+            log.info("author %s already had %d replies this hour", reply_to_user_id, self._per_hour)
+            return Admission(AUTHOR_RATE_LIMITED, depth=depth)
+        return Admission(None, depth=depth, slot=bucket)
+
+    def reply_depth(self, thread_parent: str | None) -> int:
+        """The depth our reply would have: one more than our post the message answers."""
+        parent_depth = self._store.depth_of(thread_parent) if thread_parent else None
+        return (parent_depth or 0) + 1
+
+    def not_posted(self, admission: Admission) -> None:
+        """Give back the slot of a reply that was not posted after all."""
+        if admission.slot is not None:
+            self._store.give_back_slot(admission.slot)
+
+    def posted(self, admission: Admission, sent_id: str) -> None:
+        """Remember the depth of a post we sent, so replies to it are judged by rule 2."""
+        if admission.depth is not None:
+            expires_at = int(self._clock()) + DEPTH_TTL_SECONDS
+            self._store.remember_depth(sent_id, admission.depth, expires_at)
+
+
+def author_bucket(user_id: str, now: float) -> str:
+    """The per-author counter for the UTC clock hour containing `now`."""
+    return f"{user_id}:{datetime.fromtimestamp(now, tz=UTC):%Y%m%d%H}"
+
+
+# --- adapters ---------------------------------------------------------------------------
+
+
+class SqliteGuardStore:
+    """The local adapter: one SQLite file under MAGPIE_HOME, safe across threads/processes."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self._path = path
+        self._clock = clock
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS author_slots"
+                " (bucket TEXT PRIMARY KEY, used INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS post_depths"
+                " (post_id TEXT PRIMARY KEY, depth INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
+            )
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with closing(sqlite3.connect(self._path, timeout=30, isolation_level=None)) as db:
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+
+    def take_slot(self, bucket: str, limit: int, expires_at: int) -> bool:
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")  # the read and the increment are one step
+            db.execute("DELETE FROM author_slots WHERE expires_at < ?", (int(self._clock()),))
+            row = db.execute("SELECT used FROM author_slots WHERE bucket = ?", (bucket,)).fetchone()
+            if row is not None and row[0] >= limit:
+                db.execute("ROLLBACK")
+                return False
+            db.execute(
+                "INSERT INTO author_slots (bucket, used, expires_at) VALUES (?, 1, ?)"
+                " ON CONFLICT(bucket) DO UPDATE SET used = used + 1",
+                (bucket, expires_at),
+            )
+            db.execute("COMMIT")
+            return True
+
+    def give_back_slot(self, bucket: str) -> None:
+        with self._db() as db:
+            db.execute(
+                "UPDATE author_slots SET used = used - 1 WHERE bucket = ? AND used > 0", (bucket,)
+            )
+
+    def remember_depth(self, post_id: str, depth: int, expires_at: int) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO post_depths (post_id, depth, expires_at) VALUES (?, ?, ?)",
+                (post_id, depth, expires_at),
+            )
+
+    def depth_of(self, post_id: str) -> int | None:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT depth FROM post_depths WHERE post_id = ? AND expires_at >= ?",
+                (post_id, int(self._clock())),
+            ).fetchone()
+        return int(row[0]) if row else None
+
+
+class DynamoDbGuardStore:
+    """The AWS adapter: items `guard:slot:<bucket>` and `guard:depth:<post id>` in a table
+    keyed by the string `id` (the idempotency table's schema), expiring via `expiration`."""
+
+    def __init__(self, client: Any, table: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._table = table
+        self._clock = clock
+
+    def take_slot(self, bucket: str, limit: int, expires_at: int) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": f"guard:slot:{bucket}"}},
+                UpdateExpression="ADD #used :one SET #exp = if_not_exists(#exp, :exp)",
+                ConditionExpression="attribute_not_exists(#used) OR #used < :limit",
+                ExpressionAttributeNames={"#used": "used", "#exp": "expiration"},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":limit": {"N": str(limit)},
+                    ":exp": {"N": str(expires_at)},
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def give_back_slot(self, bucket: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": f"guard:slot:{bucket}"}},
+                UpdateExpression="ADD #used :minus_one",
+                ConditionExpression="#used > :zero",
+                ExpressionAttributeNames={"#used": "used"},
+                ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            # Nothing to give back (the window expired meanwhile): the count is already right.
+            log.info("slot %s was already empty", bucket)
+
+    def remember_depth(self, post_id: str, depth: int, expires_at: int) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "id": {"S": f"guard:depth:{post_id}"},
+                "depth": {"N": str(depth)},
+                "expiration": {"N": str(expires_at)},
+            },
+        )
+
+    def depth_of(self, post_id: str) -> int | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"id": {"S": f"guard:depth:{post_id}"}}, ConsistentRead=True
+        ).get("Item")
+        # DynamoDB's TTL deletes lazily (up to days late): an expired item counts as gone.
+        if not item or int(item["expiration"]["N"]) < self._clock():
+            return None
+        return int(item["depth"]["N"])

@@ -1,0 +1,154 @@
+"""The conversational bot's definition, read from `bot.json`: one file for both backends.
+
+On AWS the infrastructure builds the Lex V2 bot (CfnBot) from it: each locale in
+`localeIds` gets `nluConfidenceThreshold` and every intent, whose keys already follow
+CfnBot's IntentProperty (`name`, `sampleUtterances`, `fulfillmentCodeHook`,
+`parentIntentSignature`). Locally, `intents.LocalIntentMatcher` is built from the same
+utterances, so both backends recognise the same things.
+
+`helpMessage` is not a Lex field: the fulfilment code hook answers FallbackIntent with it
+(`fulfilment.reply_for_intent`), so no closing response is needed in Lex.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+BOT_FILE = Path(__file__).with_name("bot.json")
+FALLBACK_INTENT = "FallbackIntent"
+FALLBACK_SIGNATURE = "AMAZON.FallbackIntent"
+
+
+class BotDefinitionError(ValueError):
+    """bot.json does not describe a bot Lex (or the local matcher) could build."""
+
+
+@dataclass(frozen=True)
+class IntentDefinition:
+    name: str
+    utterances: tuple[str, ...]
+    description: str = ""
+    parent_signature: str | None = None
+    fulfillment_code_hook: bool = True
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.parent_signature == FALLBACK_SIGNATURE
+
+
+@dataclass(frozen=True)
+class BotDefinition:
+    name: str
+    locales: tuple[str, ...]
+    nlu_confidence_threshold: float
+    intents: tuple[IntentDefinition, ...]
+    help_message: str
+    description: str = ""
+    idle_session_ttl_seconds: int = 300
+    child_directed: bool = False
+
+    def intent(self, name: str) -> IntentDefinition:
+        for intent in self.intents:
+            if intent.name == name:
+                return intent
+        raise KeyError(name)
+
+    @property
+    def matchable_intents(self) -> tuple[IntentDefinition, ...]:
+        """The intents recognised from utterances (all but the fallback)."""
+        return tuple(i for i in self.intents if not i.is_fallback)
+
+
+@lru_cache(maxsize=1)
+def load_bot_definition() -> BotDefinition:
+    """Read and validate the bundled bot.json (cached: the file ships with the code)."""
+    with BOT_FILE.open(encoding="utf-8") as handle:
+        raw = json.load(handle)
+    return parse_bot_definition(raw)
+
+
+def parse_bot_definition(raw: dict[str, Any]) -> BotDefinition:
+    """Build a BotDefinition from bot.json's structure, raising BotDefinitionError if invalid."""
+    try:
+        definition = BotDefinition(
+            name=str(raw["name"]),
+            locales=tuple(raw["localeIds"]),
+            nlu_confidence_threshold=float(raw["nluConfidenceThreshold"]),
+            intents=tuple(_parse_intent(i) for i in raw["intents"]),
+            help_message=str(raw["helpMessage"]).strip(),
+            description=str(raw.get("description", "")),
+            idle_session_ttl_seconds=int(raw.get("idleSessionTtlInSeconds", 300)),
+            child_directed=bool(raw.get("childDirected", False)),
+        )
+    except (KeyError, TypeError) as exc:
+        raise BotDefinitionError(f"bot definition is missing or mistypes {exc}") from exc
+    _validate(definition)
+    return definition
+
+
+def _parse_intent(raw: dict[str, Any]) -> IntentDefinition:
+    return IntentDefinition(
+        name=str(raw["name"]),
+        utterances=tuple(str(u["utterance"]).strip() for u in raw.get("sampleUtterances", [])),
+        description=str(raw.get("description", "")),
+        parent_signature=raw.get("parentIntentSignature"),
+        fulfillment_code_hook=bool(raw.get("fulfillmentCodeHook", {}).get("enabled", False)),
+    )
+
+
+def _validate(definition: BotDefinition) -> None:
+    problems: list[str] = []
+    if not definition.name:
+        problems.append("the bot has no name")
+    if not definition.locales:
+        problems.append("no locales")
+    if not 0 < definition.nlu_confidence_threshold <= 1:
+        problems.append("nluConfidenceThreshold must be in (0, 1]")
+    if not definition.help_message:
+        problems.append("helpMessage is empty")
+    names = [i.name for i in definition.intents]
+    if len(set(names)) != len(names):
+        problems.append("intent names repeat")
+    fallbacks = [i for i in definition.intents if i.is_fallback]
+    if [i.name for i in fallbacks] != [FALLBACK_INTENT]:
+        problems.append(f"exactly one {FALLBACK_SIGNATURE} intent named {FALLBACK_INTENT}")
+    for intent in definition.intents:
+        problems.extend(_intent_problems(intent))
+    if not definition.matchable_intents:
+        problems.append("no intent besides the fallback")
+    problems.extend(_shared_utterances(definition))
+    if problems:
+        raise BotDefinitionError("invalid bot definition: " + "; ".join(problems))
+
+
+def _intent_problems(intent: IntentDefinition) -> list[str]:
+    # Lex refuses utterances on the built-in fallback and needs them on every other intent.
+    if intent.is_fallback:
+        return [f"{intent.name}: the fallback takes no utterances"] if intent.utterances else []
+    problems = []
+    if not intent.utterances or not all(intent.utterances):
+        problems.append(f"{intent.name}: needs non-empty sampleUtterances")
+    lowered = [u.lower() for u in intent.utterances]
+    if len(set(lowered)) != len(lowered):
+        problems.append(f"{intent.name}: repeated utterances")
+    return problems
+
+
+def _shared_utterances(definition: BotDefinition) -> list[str]:
+    # One utterance under two intents leaves both Lex and the local matcher guessing.
+    owner: dict[str, str] = {}
+    problems = []
+    for intent in definition.matchable_intents:
+        for utterance in intent.utterances:
+            key = utterance.lower()
+            if key in owner and owner[key] != intent.name:
+                problems.append(f"{utterance!r} is under both {owner[key]} and {intent.name}")
+            owner.setdefault(key, intent.name)
+    return problems
