@@ -38,15 +38,24 @@ def local_bus_store() -> Any:
     return LocalBusStore(settings().home / "bus.sqlite3")
 
 
-@lru_cache(maxsize=1)
-def idempotency() -> Any:
+def _idempotency_store(ttl_seconds: int | None = None) -> Any:
+    """Powertools idempotency: DynamoDB on AWS, SQLite under MAGPIE_HOME locally."""
     from chalicelib import idempotency as idem
 
-    if settings().backend == "aws":
-        layer = idem.dynamodb_persistence_layer(settings().idempotency_table)
+    config = settings()
+    if config.backend == "aws":
+        table = config.idempotency_table
+        make_layer = lambda: idem.dynamodb_persistence_layer(table)  # noqa: E731
     else:
-        layer = idem.sqlite_persistence_layer(settings().home / "idempotency.sqlite3")
-    return idem.PowertoolsIdempotency(layer)
+        path = config.home / "idempotency.sqlite3"
+        make_layer = lambda: idem.sqlite_persistence_layer(path)  # noqa: E731
+    ttl = {"ttl_seconds": ttl_seconds} if ttl_seconds else {}
+    return idem.PowertoolsIdempotency(make_layer, **ttl)
+
+
+@lru_cache(maxsize=1)
+def idempotency() -> Any:
+    return _idempotency_store()
 
 
 @lru_cache(maxsize=1)
@@ -104,7 +113,9 @@ def conversation() -> Any:
         from chalicelib.responders.lex import LexConversation
 
         return LexConversation(
-            aws_client("lexv2-runtime"), config.lex_bot_id, config.lex_bot_alias_id,
+            aws_client("lexv2-runtime"),
+            config.lex_bot_id,
+            config.lex_bot_alias_id,
             config.lex_locale,
         )
     from chalicelib.responders.intents import LocalConversation
@@ -162,14 +173,7 @@ def reply_idempotency() -> Any:
     """Egress's ledger of replies: idempotency as above, kept for REPLY_MEMORY_DAYS rather
     than a week, so that replaying any archive we keep never answers a message twice. Its
     own persistence layer: Powertools fixes a layer's TTL the first time it is used."""
-    from chalicelib import idempotency as idem
-
-    config = settings()
-    if config.backend == "aws":
-        layer = idem.dynamodb_persistence_layer(config.idempotency_table)
-    else:
-        layer = idem.sqlite_persistence_layer(config.home / "idempotency.sqlite3")
-    return idem.PowertoolsIdempotency(layer, ttl_seconds=config.reply_memory_days * 24 * 3600)
+    return _idempotency_store(settings().reply_memory_days * 24 * 3600)
 
 
 def reset() -> None:
@@ -178,9 +182,19 @@ def reset() -> None:
     from chalicelib.secrets import reset_secret_cache
 
     factories = (
-        aws_client, event_bus, local_bus_store, idempotency, blob_store, text_analyser,
-        face_gallery, image_analyser, conversation, poster, alert_sink,
-        guard_store, reply_idempotency,
+        aws_client,
+        event_bus,
+        local_bus_store,
+        idempotency,
+        blob_store,
+        text_analyser,
+        face_gallery,
+        image_analyser,
+        conversation,
+        poster,
+        alert_sink,
+        guard_store,
+        reply_idempotency,
     )
     for factory in factories:
         factory.cache_clear()

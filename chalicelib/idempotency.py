@@ -8,6 +8,7 @@ Powertools is imported lazily: ingress imports this module on its cold path.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -37,18 +38,26 @@ class _FixedRemainingTime:
 
 
 class PowertoolsIdempotency:
-    """The IdempotencyStore port over any Powertools persistence layer."""
+    """The IdempotencyStore port over Powertools persistence layers, one per namespace.
+
+    Powertools' decorator re-`configure()`s its persistence layer on every call, writing the
+    key prefix into the layer. Two namespaces sharing one layer from two threads would save a
+    finished record under the other's prefix and leave the real one INPROGRESS, so each
+    namespace gets its own layer instance (all of them over the same table or file).
+    """
 
     def __init__(
         self,
-        persistence_layer: Any,
+        make_layer: Callable[[], Any],
         *,
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         in_progress_ms: int = DEFAULT_IN_PROGRESS_MS,
     ) -> None:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-        self._persistence = persistence_layer
+        self._make_layer = make_layer
+        self._layers: dict[str, Any] = {}
+        self._lock = threading.Lock()
         self._config = IdempotencyConfig(expires_after_seconds=ttl_seconds, use_local_cache=False)
         self._config.register_lambda_context(_FixedRemainingTime(in_progress_ms))
 
@@ -60,7 +69,7 @@ class PowertoolsIdempotency:
 
         @idempotent_function(
             data_keyword_argument="natural_key",
-            persistence_store=self._persistence,
+            persistence_store=self._layer(namespace),
             config=self._config,
             key_prefix=f"magpie.{namespace}",
         )
@@ -71,6 +80,12 @@ class PowertoolsIdempotency:
             return run(natural_key=key)
         except IdempotencyAlreadyInProgressError as exc:
             raise IdempotencyInProgress(f"{namespace}:{key} is already in progress") from exc
+
+    def _layer(self, namespace: str) -> Any:
+        with self._lock:
+            if namespace not in self._layers:
+                self._layers[namespace] = self._make_layer()
+            return self._layers[namespace]
 
 
 def sqlite_persistence_layer(path: Path) -> Any:

@@ -19,7 +19,7 @@ from chalicelib.idempotency import (
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def store(request, tmp_path, aws_credentials):
     if request.param == "sqlite":
-        yield PowertoolsIdempotency(sqlite_persistence_layer(tmp_path / "idem.sqlite3"))
+        yield PowertoolsIdempotency(lambda: sqlite_persistence_layer(tmp_path / "idem.sqlite3"))
         return
     with mock_aws():
         boto3.client("dynamodb").create_table(
@@ -28,7 +28,7 @@ def store(request, tmp_path, aws_credentials):
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        yield PowertoolsIdempotency(dynamodb_persistence_layer("idem"))
+        yield PowertoolsIdempotency(lambda: dynamodb_persistence_layer("idem"))
 
 
 def test_second_call_returns_the_first_result_without_running(store):
@@ -64,15 +64,47 @@ def test_concurrent_duplicate_sees_in_progress(store):
 
 def test_crashed_attempt_frees_its_key_after_the_in_progress_window(tmp_path):
     layer_path = tmp_path / "idem.sqlite3"
-    crashed = PowertoolsIdempotency(sqlite_persistence_layer(layer_path), in_progress_ms=300)
+    crashed = PowertoolsIdempotency(
+        lambda: sqlite_persistence_layer(layer_path), in_progress_ms=300
+    )
 
     class Crash(BaseException):
         """Simulates the process dying: Powertools does not clean up BaseException."""
 
     with pytest.raises(Crash):
         crashed.once("reply", "m1", lambda: (_ for _ in ()).throw(Crash()))
-    restarted = PowertoolsIdempotency(sqlite_persistence_layer(layer_path))
+    restarted = PowertoolsIdempotency(lambda: sqlite_persistence_layer(layer_path))
     with pytest.raises(IdempotencyInProgress):  # the crashed attempt still holds the key
         restarted.once("reply", "m1", lambda: "too early")
     time.sleep(0.35)
     assert restarted.once("reply", "m1", lambda: "after restart") == "after restart"
+
+
+def test_namespaces_used_from_many_threads_keep_their_own_records(store):
+    # Powertools re-configures its layer on every call; a shared layer once saved records
+    # under another namespace's prefix and left the real one INPROGRESS.
+    import threading
+
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            for n in range(5):
+                namespace = ("analysis", "message-received")[(i + n) % 2]
+                store.once(namespace, f"m{i}-{n}", lambda: "done")
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for i in range(8):
+        for n in range(5):
+            namespace = ("analysis", "message-received")[(i + n) % 2]
+            # Completed, so a repeat returns the stored result instead of "in progress".
+            assert store.once(namespace, f"m{i}-{n}", lambda: "again") == "done"
