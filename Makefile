@@ -12,6 +12,9 @@ PYTEST_WORKERS ?= 2
 
 export AWS_EC2_METADATA_DISABLED := true
 
+# The dashboard's browser test drives Debian's Chromium through its chromedriver.
+CHROMEDRIVER := /usr/bin/chromedriver
+
 .PHONY: demo test test-fast lint format clean eval-sentiment
 
 $(STAMP): $(REQUIREMENTS)
@@ -22,12 +25,15 @@ $(STAMP): $(REQUIREMENTS)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+$(CHROMEDRIVER):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
 ## Run the bot's main job locally: every bundled webhook through the whole local stack.
 demo: $(STAMP)
 	$(BIN)/magpie demo
 
 ## Lint, then the whole test suite (slow tests included, as CI runs it).
-test: $(STAMP) lint
+test: $(STAMP) $(CHROMEDRIVER) lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 ## The suite without the slow tests, for a quick local loop.

@@ -148,6 +148,10 @@ class Settings:
         return self.require("ALERT_TOPIC_ARN", "the SNS alert topic")
 
     @property
+    def archive_arn(self) -> str:
+        return self.require("MAGPIE_ARCHIVE_ARN", "the EventBridge archive to replay from")
+
+    @property
     def alert_webhook_url(self) -> str | None:
         return self._get("ALERT_WEBHOOK_URL")
 

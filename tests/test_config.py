@@ -14,6 +14,7 @@ REQUIRED = {
     "lex_bot_id": "LEX_BOT_ID",
     "lex_bot_alias_id": "LEX_BOT_ALIAS_ID",
     "alert_topic_arn": "ALERT_TOPIC_ARN",
+    "archive_arn": "MAGPIE_ARCHIVE_ARN",
 }
 
 

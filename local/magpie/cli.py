@@ -30,9 +30,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if keys.generated:
         print(f"Using the generated webhook secret in {home / 'x-secret.json'}")
     server = make_server(args.host, args.port)
+    base = f"http://{args.host}:{server.server.server_address[1]}"
     print(
-        f"Serving the webhook on http://{args.host}:{server.server.server_address[1]}/twitter",
-        flush=True,
+        f"Serving the webhook on {base}/twitter and the dashboard on {base}/dashboard/", flush=True
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -67,13 +67,22 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.dead_letters:
+        if args.aws or args.start or args.end or args.detail_type:
+            print("--dead-letters takes no window, detail-type or --aws", file=sys.stderr)
+            return 2
+        return _replay_dead_letters(args)
+    if not (args.start and args.end):
+        print("nothing to replay: pass --from and --to, or --dead-letters", file=sys.stderr)
+        return 2
+    return _replay_aws(args) if args.aws else _replay_archive(args)
+
+
+def _replay_dead_letters(args: argparse.Namespace) -> int:
     from chalicelib import backend
     from magpie.runtime import Runtime, configure_environment
 
     configure_environment(_home(args))
-    if not args.dead_letters:
-        print("nothing to replay: pass --dead-letters", file=sys.stderr)
-        return 2
     count = backend.local_bus_store().redrive_dead_letters()
     print(f"redriving {count} dead letter(s)")
     with Runtime(_home(args)) as runtime:
@@ -81,6 +90,116 @@ def cmd_replay(args: argparse.Namespace) -> int:
         left = runtime.store.dead_letters()
     print(f"{len(left)} dead letter(s) left")
     return 0 if not left else 1
+
+
+def _replay_archive(args: argparse.Namespace) -> int:
+    """Re-publish archived originals on the local bus, then deliver them (unless a running
+    `magpie serve` is to: --no-dispatch)."""
+    from collections import Counter
+
+    from chalicelib import backend
+    from magpie.replay import ReplayError, replay_local
+    from magpie.runtime import Runtime, configure_environment
+    from magpie.stats import window
+
+    home = _home(args)
+    configure_environment(home)
+    span = window(args.start, args.end)
+    store = backend.local_bus_store()
+    try:
+        replay = replay_local(store, span.start, span.end, args.detail_type, args.name)
+    except ReplayError as exc:
+        print(f"magpie: {exc}", file=sys.stderr)
+        return 2
+    print(f"replay {replay.name}: {replay.events} event(s) from {span.start} to {span.end}")
+    if args.no_dispatch or not replay.events:
+        return 0
+    with Runtime(home) as runtime:
+        idle = runtime.wait_idle(timeout=args.timeout)
+        dead = runtime.store.dead_letters()
+    produced = Counter(
+        envelope["detail-type"]
+        for _, envelope in store.events_since(replay.first_seq)
+        if envelope.get("replay-name") != replay.name
+    )
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(produced.items())) or "nothing new"
+    print(f"the replay produced: {summary}")
+    if not idle:
+        print(f"still delivering after {args.timeout:.0f} s", file=sys.stderr)
+    if dead:
+        print(f"{len(dead)} dead letter(s): see `magpie dead-letters`", file=sys.stderr)
+    return 0 if idle and not dead else 1
+
+
+def _replay_aws(args: argparse.Namespace) -> int:
+    """Start an EventBridge archive replay (MAGPIE_ARCHIVE_ARN) onto the archive's bus."""
+    from chalicelib import backend
+    from chalicelib.config import settings
+    from magpie.replay import ReplayError, start_aws_replay, wait_for_replay
+    from magpie.stats import window
+
+    archive_arn = args.archive_arn or settings().archive_arn
+    span = window(args.start, args.end)
+    client = backend.aws_client("events")
+    try:
+        started = start_aws_replay(
+            client,
+            archive_arn=archive_arn,
+            start=span.start,
+            end=span.end,
+            name=args.name,
+            detail_types=args.detail_type or (),
+            rule_arns=args.rule or (),
+            bus_arn=args.bus_arn,
+        )
+    except ReplayError as exc:
+        print(f"magpie: {exc}", file=sys.stderr)
+        return 2
+    print(f"started EventBridge replay {started['ReplayName']} ({started.get('State')})")
+    print(json.dumps({"Destination": started["Destination"]}))
+    if not args.wait:
+        return 0
+    final = wait_for_replay(client, started["ReplayName"], timeout=args.timeout)
+    print(f"replay {started['ReplayName']}: {final['State']} {final.get('StateReason', '')}")
+    return 0 if final["State"] == "COMPLETED" else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from magpie import reports
+
+    if args.list:
+        for name, path in reports.named_queries().items():
+            print(f"{name:<26} {reports.describe_query(path)}")
+        return 0
+    if bool(args.name) == bool(args.sql):
+        print("magpie report: give a query NAME or --sql (or --list)", file=sys.stderr)
+        return 2
+    try:
+        sql = args.sql or reports.query_text(args.name)
+        result = reports.run(sql, _home(args) / "lake")
+    except reports.ReportError as exc:
+        print(f"magpie: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(reports.render(result, args.format))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from chalicelib import backend
+    from magpie import reports
+    from magpie.runtime import configure_environment
+    from magpie.stats import count_events, window
+
+    configure_environment(_home(args))
+    try:
+        span = window(args.since, args.until)
+    except ValueError as exc:
+        print(f"magpie: {exc}", file=sys.stderr)
+        return 2
+    envelopes = (envelope for _, envelope in backend.local_bus_store().events_since(0))
+    result = count_events(envelopes, span, args.by)
+    sys.stdout.write(reports.render(result, args.format))
+    return 0
 
 
 def cmd_faces(args: argparse.Namespace) -> int:
@@ -143,6 +262,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_home(args) / "demo")
 
 
+def cmd_ledger(args: argparse.Namespace) -> int:
+    """Check that every received message ended exactly once (see magpie/ledger.py)."""
+    from magpie import ledger
+
+    home = _home(args)
+    if args.wait and not ledger.wait_until_idle(home, args.wait):
+        print(f"the bus is still busy after {args.wait:.0f} s", file=sys.stderr)
+    expected = ledger.read_expected(Path(args.expect)) if args.expect else None
+    report = ledger.check(home, expected)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(ledger.format_report(report))
+    return ledger.exit_code(report, allow_parked=not args.strict)
+
+
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    """Concurrent signed deliveries against a local `magpie serve`, then the ledger."""
+    from magpie.loadtest import LoadOptions, run_loadtest
+
+    home = _home(args) / "loadtest" if not args.fresh_home else Path(args.fresh_home).resolve()
+    if home.exists() and not args.fresh_home:
+        import shutil
+
+        shutil.rmtree(home)  # always a fresh run under <home>/loadtest
+    options = LoadOptions(
+        count=args.count,
+        concurrency=args.concurrency,
+        image_share=args.image_share,
+        copies=args.copies,
+        timeout=args.timeout,
+        seed=args.seed,
+    )
+    figures = run_loadtest(home, options)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    report_ok = figures["ledger"]["holds"] and figures["ledger"]["settled"]
+    return 0 if report_ok and figures["unacknowledged"] == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="magpie", description=__doc__)
     parser.add_argument("--home", help="state folder (default: $MAGPIE_HOME or ./.magpie)")
@@ -178,14 +337,63 @@ def build_parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead-letters", help="list deliveries parked after their retries")
     dead.set_defaults(func=cmd_dead_letters)
 
-    replay = sub.add_parser("replay", help="redeliver parked deliveries")
+    replay = sub.add_parser(
+        "replay",
+        help="re-publish archived events (locally, or from the EventBridge archive with --aws)",
+        description="Re-publish archived events with start <= time < end, or retry dead "
+        "letters. Times are ISO-8601 (UTC unless a zone is given), 'now', or an age like 2h.",
+    )
+    replay.add_argument("--from", dest="start", help="start of the window (inclusive)")
+    replay.add_argument("--to", dest="end", help="end of the window (exclusive)")
+    replay.add_argument(
+        "--detail-type", action="append", help="only events of this detail-type (repeatable)"
+    )
+    replay.add_argument("--name", help="replay name (default: magpie-replay-<time>-<random>)")
     replay.add_argument(
         "--dead-letters",
         action="store_true",
         help="retry every dead letter with a fresh attempt budget",
     )
+    replay.add_argument(
+        "--no-dispatch",
+        action="store_true",
+        help="only re-publish; leave delivery to a running `magpie serve`",
+    )
+    replay.add_argument(
+        "--aws", action="store_true", help="start an EventBridge replay from the archive"
+    )
+    replay.add_argument("--archive-arn", help="with --aws (default: $MAGPIE_ARCHIVE_ARN)")
+    replay.add_argument("--bus-arn", help="with --aws (default: the archive's event bus)")
+    replay.add_argument(
+        "--rule", action="append", help="with --aws: replay only to this rule ARN (repeatable)"
+    )
+    replay.add_argument(
+        "--wait", action="store_true", help="with --aws: wait until the replay has finished"
+    )
     replay.add_argument("--timeout", type=float, default=300.0)
     replay.set_defaults(func=cmd_replay)
+
+    report = sub.add_parser(
+        "report",
+        help="run a named query or --sql over the local data lake (DuckDB)",
+        description="The tables are the Glue tables of queries/glue/; the named queries are "
+        "queries/athena/*.sql, the same files Athena runs on AWS.",
+    )
+    report.add_argument("name", nargs="?", help="a named query (see --list)")
+    report.add_argument("--sql", help="SQL to run instead of a named query")
+    report.add_argument("--list", action="store_true", help="list the named queries")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.set_defaults(func=cmd_report)
+
+    stats = sub.add_parser(
+        "stats",
+        help="events per detail-type over a time window (the CloudWatch metrics, locally)",
+    )
+    stats.add_argument("--since", help="start (inclusive): ISO-8601, 'now' or an age like 2h")
+    stats.add_argument("--until", help="end (exclusive): ISO-8601, 'now' or an age like 2h")
+    stats.add_argument("--by", choices=("minute", "hour", "day"), help="count per time bucket")
+    stats.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    stats.set_defaults(func=cmd_stats)
 
     send = sub.add_parser("send", help="sign a webhook payload and POST it")
     send.add_argument("file")
@@ -194,6 +402,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run every bundled sample through a fresh local stack")
     demo.set_defaults(func=cmd_demo)
+
+    check = sub.add_parser(
+        "ledger",
+        help="check that every received message ended exactly once (lake, dead letters, outbox)",
+    )
+    check.add_argument("--json", action="store_true", help="the full report as JSON")
+    check.add_argument("--wait", type=float, default=0.0, help="first wait up to S s for idle")
+    check.add_argument("--expect", help="file of acknowledged messages, '<Kind> <MessageId>'")
+    check.add_argument("--strict", action="store_true", help="parked messages fail the check")
+    check.set_defaults(func=cmd_ledger)
+
+    load = sub.add_parser(
+        "loadtest", help="concurrent signed deliveries to a local `magpie serve` (loopback)"
+    )
+    load.add_argument("--count", type=int, default=300, help="deliveries (at most 5000)")
+    load.add_argument("--concurrency", type=int, default=8, help="concurrent client threads")
+    load.add_argument("--image-share", type=float, default=0.1, help="share with photos")
+    load.add_argument("--copies", type=int, default=1, help="send every delivery N times")
+    load.add_argument("--timeout", type=float, default=600.0, help="deadline in seconds")
+    load.add_argument("--seed", type=int, default=1)
+    load.add_argument("--json", help="also write the figures to this file")
+    load.add_argument("--fresh-home", help="run under this empty folder instead")
+    load.set_defaults(func=cmd_loadtest)
     return parser
 
 

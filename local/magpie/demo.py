@@ -92,7 +92,9 @@ def describe_reply(path: Path) -> str:
     """The dry-run outbox file: what would be posted, and the annotated pictures."""
     record = json.loads(path.read_text())
     images = ", ".join(image["path"] for image in record.get("images") or [])
-    return f"{'outbox':<24} {path}" + (f"\n   {'annotated image(s)':<24} {images}" if images else "")
+    return f"{'outbox':<24} {path}" + (
+        f"\n   {'annotated image(s)':<24} {images}" if images else ""
+    )
 
 
 def _counts(body: Any) -> str:

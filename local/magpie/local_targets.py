@@ -35,7 +35,10 @@ def raise_alert(envelope: dict[str, Any], context: Any) -> None:
             alerts.forward_to_webhook(alert, settings().alert_webhook_url)
         return "raised"
 
-    backend.idempotency().once("alert", envelope["id"], once)
+    # Keyed on the message, not the envelope: a replayed copy has a new envelope id.
+    detail = envelope.get("detail") or {}
+    key = f"{envelope['detail-type']}:{detail.get('Kind')}:{detail.get('MessageId')}"
+    backend.idempotency().once("alert", key, once)
 
 
 def local_targets(home: Path) -> list[Target]:

@@ -1,0 +1,1 @@
+"""The local dashboard: static page and JSON API served by `magpie serve`."""

@@ -1,0 +1,285 @@
+"""`magpie report`: SQL over the local data lake with DuckDB, as Athena runs it on AWS.
+
+The tables are declared once, in `queries/glue/*.json` (the Glue tables the infrastructure
+creates, with Hive column types), and the queries once, in `queries/athena/*.sql` (deployed
+as Athena named queries). Locally each table becomes a DuckDB view over the lake files, so
+the same SQL text runs in both places:
+
+* Athena's JSON SerDe resolves `detail.analysis.images` against the PascalCase keys we
+  write; DuckDB resolves struct fields case-insensitively too, so a view that declares the
+  PascalCase schema answers the lower-case names unchanged.
+* `CROSS JOIN UNNEST(x) AS t(y)` is DuckDB syntax as well (repeating the alias `t` included).
+* The few Presto/Trino functions the queries use that DuckDB lacks are DuckDB macros here
+  (`ATHENA_MACROS`), so no query text is rewritten.
+
+The lake is written at least once (as Firehose does): each view keeps one record per
+envelope id, and leaves out replayed copies (records with `replay-name`), which repeat an
+archived original.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from magpie.apps import ROOT
+
+QUERIES = ROOT / "queries"
+ATHENA_QUERIES = QUERIES / "athena"
+TABLES = QUERIES / "glue"
+FORMATS = ("table", "csv", "json")
+
+# Presto/Trino functions our Athena queries use that DuckDB spells differently. Each keeps
+# Athena's meaning as closely as DuckDB allows; the difference is stated.
+ATHENA_MACROS = {
+    # Athena returns timestamp(3) with time zone; here a UTC timestamp without zone, which
+    # compares, subtracts and casts to DATE the same way for our 'Z' times.
+    "from_iso8601_timestamp": "(s) AS CAST(s AS TIMESTAMP)",
+    # Athena's is approximate (t-digest); locally it is exact, returning a member of the set.
+    "approx_percentile": "(x, p) AS quantile_disc(x, p)",
+}
+
+# Columns read beside a table's own to dedupe and drop replayed copies (never exposed
+# unless the table declares them).
+_ID, _REPLAY = "id", "replay-name"
+
+_HIVE_SCALARS = {
+    "string": "VARCHAR",
+    "varchar": "VARCHAR",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "int": "INTEGER",
+    "integer": "INTEGER",
+    "bigint": "BIGINT",
+    "smallint": "SMALLINT",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+}
+
+
+class ReportError(ValueError):
+    """A report that cannot run: an unknown name, a bad table definition or bad SQL."""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, Hive type) as Glue declares them
+
+    @classmethod
+    def load(cls, path: Path) -> Table:
+        spec = json.loads(path.read_text())
+        return cls(spec["name"], tuple((c["name"], c["type"]) for c in spec["columns"]))
+
+
+@dataclass(frozen=True)
+class Result:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+# --- Hive types -> DuckDB types ---------------------------------------------------------
+
+
+def duckdb_type(hive: str) -> str:
+    """`struct<A:string,B:array<double>>` -> `STRUCT("A" VARCHAR, "B" DOUBLE[])`."""
+    parsed, rest = _parse_type(hive.replace(" ", ""))
+    if rest:
+        raise ReportError(f"unexpected {rest!r} after a type in {hive!r}")
+    return parsed
+
+
+def _parse_type(text: str) -> tuple[str, str]:
+    lowered = text.lower()
+    if lowered.startswith("array<"):
+        inner, rest = _parse_type(text[len("array<") :])
+        return f"{inner}[]", _expect(rest, ">", text)
+    if lowered.startswith("struct<"):
+        return _parse_struct(text[len("struct<") :])
+    match = re.match(r"[a-z]+", lowered)
+    if not match or match.group() not in _HIVE_SCALARS:
+        raise ReportError(f"unsupported Hive type at {text[:30]!r}")
+    return _HIVE_SCALARS[match.group()], text[match.end() :]
+
+
+def _parse_struct(text: str) -> tuple[str, str]:
+    fields = []
+    while True:
+        name, sep, text = text.partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ReportError(f"bad struct field name {name!r}")
+        field_type, text = _parse_type(text)
+        fields.append(f'"{name}" {field_type}')
+        if text.startswith(","):
+            text = text[1:]
+            continue
+        return f"STRUCT({', '.join(fields)})", _expect(text, ">", text)
+
+
+def _expect(rest: str, token: str, where: str) -> str:
+    if not rest.startswith(token):
+        raise ReportError(f"expected {token!r} in type at {where[:30]!r}")
+    return rest[len(token) :]
+
+
+# --- the DuckDB catalogue over the lake -------------------------------------------------
+
+
+def tables(folder: Path = TABLES) -> list[Table]:
+    return [Table.load(path) for path in sorted(folder.glob("*.json"))]
+
+
+def lake_files(lake_root: Path) -> list[Path]:
+    """The Firehose layout: year=YYYY/month=MM/day=DD/*.json (what LocalLake writes)."""
+    return sorted(lake_root.glob("year=*/month=*/day=*/*.json"))
+
+
+def connect(lake_root: Path, table_folder: Path = TABLES) -> Any:
+    """An in-memory DuckDB with one view per Glue table over the lake, and Athena's macros."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    for name, body in ATHENA_MACROS.items():
+        con.execute(f"CREATE MACRO {name}{body}")
+    files = [str(path) for path in lake_files(lake_root)]
+    for table in tables(table_folder):
+        con.execute(_view_sql(table, files))
+    return con
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _view_sql(table: Table, files: Sequence[str]) -> str:
+    declared = dict(table.columns)
+    read = {**declared}
+    read.setdefault(_ID, "string")
+    read.setdefault(_REPLAY, "string")
+    exposed = ", ".join(_quote(name) for name, _ in table.columns)
+    if not files:
+        # read_json needs at least one file: an empty lake is an empty, typed table.
+        typed = ", ".join(
+            f"CAST(NULL AS {duckdb_type(kind)}) AS {_quote(name)}" for name, kind in table.columns
+        )
+        return f"CREATE VIEW {_quote(table.name)} AS SELECT {typed} WHERE false"
+    columns = ", ".join(f"'{name}': '{duckdb_type(kind)}'" for name, kind in read.items())
+    file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    # Records whose keys do not fit the declared types are an error, as in Athena: the
+    # lake holds our own envelopes, so a mismatch is a bug to see, not a row to drop.
+    source = (
+        f"read_json([{file_list}], format = 'newline_delimited', columns = {{{columns}}},"
+        " filename = '__file', maximum_object_size = 16777216)"
+    )
+    # Identifiers are quoted and come from the project's own table files; paths are escaped.
+    return (
+        f"CREATE VIEW {_quote(table.name)} AS SELECT {exposed} FROM ("  # noqa: S608
+        f" SELECT *, row_number() OVER (PARTITION BY {_quote(_ID)} ORDER BY __file) AS __copy"
+        f" FROM {source} WHERE {_quote(_REPLAY)} IS NULL"
+        ") WHERE __copy = 1"
+    )
+
+
+# --- running queries --------------------------------------------------------------------
+
+
+def named_queries(folder: Path = ATHENA_QUERIES) -> dict[str, Path]:
+    return {path.stem: path for path in sorted(folder.glob("*.sql"))}
+
+
+def describe_query(path: Path) -> str:
+    """The first line of a query's header comment: what `magpie report --list` shows."""
+    for line in path.read_text().splitlines():
+        if line.startswith("--"):
+            return line.lstrip("- ").strip()
+    return ""
+
+
+def query_text(name: str, folder: Path = ATHENA_QUERIES) -> str:
+    queries = named_queries(folder)
+    if name not in queries:
+        known = ", ".join(queries) or "none"
+        raise ReportError(f"no query named {name!r}; known: {known}")
+    return queries[name].read_text()
+
+
+def run(sql: str, lake_root: Path, table_folder: Path = TABLES) -> Result:
+    import duckdb
+
+    con = connect(lake_root, table_folder)
+    try:
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description or []]
+        return Result(columns, cursor.fetchall())
+    except duckdb.Error as exc:
+        raise ReportError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        con.close()
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready values: timestamps as ISO-8601 (UTC, 'Z'), decimals as floats."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.strftime("%Y-%m-%dT%H:%M:%S") + (
+                f".{value.microsecond:06d}Z" if value.microsecond else "Z"
+            )
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cell(value: Any) -> str:
+    plain = _plain(value)
+    if plain is None:
+        return ""
+    if isinstance(plain, dict | list):
+        return json.dumps(plain, ensure_ascii=False)
+    return str(plain)
+
+
+def render(result: Result, fmt: str) -> str:
+    if fmt == "json":
+        rows = [dict(zip(result.columns, map(_plain, row), strict=True)) for row in result.rows]
+        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([_cell(v) for v in row] for row in result.rows)
+        return out.getvalue()
+    if fmt == "table":
+        return _text_table(result)
+    raise ReportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _text_table(result: Result) -> str:
+    cells = [[_cell(v) for v in row] for row in result.rows]
+    widths = [len(c) for c in result.columns]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [line.format(*result.columns).rstrip(), "  ".join("-" * w for w in widths)]
+    out += [line.format(*row).rstrip() for row in cells]
+    out.append(f"({len(cells)} row{'s' if len(cells) != 1 else ''})")
+    return "\n".join(out) + "\n"
