@@ -7,20 +7,28 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REQUIREMENTS := requirements.txt ingress/requirements.txt responders/requirements.txt \
 	egress/requirements.txt requirements-dev.txt requirements-local.txt requirements-e5.txt \
+	requirements-infra.txt \
 	pyproject.toml
 PYTEST_WORKERS ?= 2
 
 export AWS_EC2_METADATA_DISABLED := true
 
+# The CDK CLI comes from the npm registry (package.json); synth runs offline.
+CDK := node_modules/.bin/cdk
+CDK_PATH := PATH="$(CURDIR)/$(BIN):$$PATH"
+CDK_OFFLINE := AWS_DEFAULT_REGION=us-east-1 CDK_DEFAULT_ACCOUNT=123456789012 \
+	CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=true
+
 # The dashboard's browser test drives Debian's Chromium through its chromedriver.
 CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: demo test test-fast lint format clean eval-sentiment
+.PHONY: demo test test-fast lint format clean eval-sentiment synth bootstrap deploy
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r requirements-local.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r requirements-local.txt \
+	  -r requirements-infra.txt
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-e5.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
@@ -28,21 +36,39 @@ $(STAMP): $(REQUIREMENTS)
 $(CHROMEDRIVER):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 
+$(CDK): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(CDK)
+
 ## Run the bot's main job locally: every bundled webhook through the whole local stack.
 demo: $(STAMP)
 	$(BIN)/magpie demo
 
 ## Lint, then the whole test suite (slow tests included, as CI runs it).
-test: $(STAMP) $(CHROMEDRIVER) lint
+test: $(STAMP) $(CDK) $(CHROMEDRIVER) lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 ## The suite without the slow tests, for a quick local loop.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(CDK)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not slow"
 
 ## Local sentiment: 5-fold CV macro recall, accuracy, per-class recall, latency per post.
 eval-sentiment: $(STAMP)
 	$(BIN)/python scripts/eval_sentiment.py
+
+## Synthesize the whole stack offline into infra/cdk.out (cdk-nag or template findings fail it).
+synth: $(STAMP) $(CDK)
+	cd infra && $(CDK_OFFLINE) $(CDK_PATH) ../$(CDK) synth --strict --quiet --no-notices
+
+## Once per AWS account and region.
+bootstrap: $(STAMP) $(CDK)
+	cd infra && CDK_DISABLE_CLI_TELEMETRY=true $(CDK_PATH) ../$(CDK) bootstrap --no-notices
+
+## make deploy ALERT_EMAIL=you@example.com TWITTER_BOT_USER_ID=1234567890
+deploy: $(STAMP) $(CDK)
+	cd infra && CDK_DISABLE_CLI_TELEMETRY=true $(CDK_PATH) ../$(CDK) deploy --no-notices \
+	  --require-approval broadening \
+	  --parameters AlertEmail=$(ALERT_EMAIL) --parameters TwitterBotUserId=$(TWITTER_BOT_USER_ID)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -53,4 +79,5 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .magpie chalice.out cdk.out .pytest_cache .ruff_cache
+	rm -rf $(VENV) .magpie chalice.out cdk.out infra/cdk.out infra/build node_modules \
+	  .pytest_cache .ruff_cache

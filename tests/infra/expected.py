@@ -1,0 +1,38 @@
+"""What each function must get from the stack (shared by the template and config tests).
+
+Values name the stack output (or `param:<Parameter>`) the variable must equal.
+"""
+
+EXPECTED_ENVIRONMENT = {
+    "download_media": {"MEDIA_BUCKET": "MediaBucketName"},
+    "analyse_text": {},
+    "analyse_image": {
+        "MEDIA_BUCKET": "MediaBucketName",
+        "REKOGNITION_COLLECTION_ID": "param:RekognitionCollectionId",
+    },
+    "publish_analysis": {"EVENT_BUS_NAME": "EventBusName"},
+    "publish_analysis_failed": {"EVENT_BUS_NAME": "EventBusName"},
+    "lex_fulfilment": {},
+    "forward_alert": {"ALERT_WEBHOOK_URL": "param:AlertWebhookUrl"},
+    "api_handler": {
+        "EVENT_BUS_NAME": "EventBusName",
+        "IDEMPOTENCY_TABLE": "IdempotencyTableName",
+        "TWITTER_SECRET_ID": "param:TwitterCredentialsName",
+        "TWITTER_BOT_USER_ID": "param:TwitterBotUserId",
+    },
+    "text_responder": {
+        "EVENT_BUS_NAME": "EventBusName",
+        "LEX_BOT_ID": "LexBotId",
+        "LEX_BOT_ALIAS_ID": "LexBotAliasId",
+        "LEX_LOCALE_ID": "LexLocaleId",
+    },
+    "image_responder": {"EVENT_BUS_NAME": "EventBusName", "MEDIA_BUCKET": "MediaBucketName"},
+    "send_tweet": {
+        "EVENT_BUS_NAME": "EventBusName",
+        "IDEMPOTENCY_TABLE": "IdempotencyTableName",
+        "TWITTER_SECRET_ID": "param:TwitterCredentialsName",
+        "TWITTER_BOT_USER_ID": "param:TwitterBotUserId",
+        "MEDIA_BUCKET": "MediaBucketName",
+        "ALERT_TOPIC_ARN": "AlertTopicArn",
+    },
+}

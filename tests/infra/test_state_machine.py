@@ -1,0 +1,376 @@
+"""The synthesized analysis state machine, executed by moto's Step Functions interpreter.
+
+The definition is taken from the synthesized template, with each function ARN pointed at a
+moto Lambda of the same name. moto cannot run Lambda code without Docker (its simple backend
+echoes input or pops results from one global queue, which parallel branches would consume in
+any order), so each invocation is routed, by function name, to the core app's real handler
+in this process (`app.download_media`, `app.analyse_text`, ...), running the AWS backend
+against moto's S3 and EventBridge. Only the providers are fakes: the image fetch, Comprehend
+and Rekognition. What reaches an SQS tap on the moto bus is the event the state machine's
+last step really published, built from the state the definition passed it.
+
+A Lambda that crashes is emulated by answering the invocation with a function error, as
+Lambda does; the definition's Retry and Catch then act on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import io
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib import events
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "events" / "MESSAGE_RECEIVED.json"
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+BUS = "magpie"
+BUCKET = "magpie-media-test"
+MACHINE_TYPE = "EXPRESS"  # as the stack deploys it
+STEPS = (
+    "download_media",
+    "analyse_text",
+    "analyse_image",
+    "publish_analysis",
+    "publish_analysis_failed",
+)
+
+
+# --- the definition, resolved --------------------------------------------------------------
+
+
+def _function_names(template: dict[str, Any]) -> dict[str, str]:
+    """logical id -> Chalice function name, from each function's handler (app.<name>)."""
+    return {
+        logical_id: resource["Properties"]["Handler"].split(".", 1)[1]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and resource["Properties"]["Handler"] != "app.app"
+    }
+
+
+def resolved_definition(template: dict[str, Any], arn_for: dict[str, str]) -> dict[str, Any]:
+    names = _function_names(template)
+    (machine,) = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+    ]
+    separator, parts = machine["Properties"]["DefinitionString"]["Fn::Join"]
+    text = []
+    for part in parts:
+        if isinstance(part, str):
+            text.append(part)
+            continue
+        logical_id, attribute = part["Fn::GetAtt"]
+        assert attribute == "Arn", part
+        text.append(arn_for[names[logical_id]])
+    return json.loads(separator.join(text))
+
+
+# --- fakes for the providers only --------------------------------------------------------
+
+
+class FakeText:
+    def detect_language(self, text: str) -> dict[str, Any]:
+        return {"LanguageCode": "en", "Score": 0.99}
+
+    def sentiment(self, texts: list[str], language: str) -> list[dict[str, Any]]:
+        score = {"Positive": 0.02, "Negative": 0.95, "Neutral": 0.02, "Mixed": 0.01}
+        return [{"Sentiment": "NEGATIVE", "SentimentScore": score} for _ in texts]
+
+    def entities(self, text: str, language: str) -> list[dict[str, Any]]:
+        return [{"Text": "acme", "Type": "ORGANIZATION", "Score": 0.9}]
+
+    def key_phrases(self, text: str, language: str) -> list[dict[str, Any]]:
+        return [{"Text": "these two", "Score": 0.8}]
+
+
+class FakeImages:
+    def labels(self, key: str) -> list[dict[str, Any]]:
+        return [{"Name": "Bird", "Confidence": 98.5}]
+
+    def text(self, key: str) -> list[dict[str, Any]]:
+        return []
+
+    def faces(self, key: str) -> dict[str, list[dict[str, Any]]]:
+        return {
+            "CelebrityFaces": [{"Name": "Grace Hopper", "MatchConfidence": 99.0}],
+            "UnrecognizedFaces": [],
+        }
+
+    def moderation(self, key: str) -> list[dict[str, Any]]:
+        return []
+
+
+def png_bytes() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def factory(adapter: Any) -> Any:
+    """Stands in for one of chalicelib.backend's cached adapter factories."""
+
+    def make() -> Any:
+        return adapter
+
+    make.cache_clear = lambda: None  # type: ignore[attr-defined]
+    return make
+
+
+@functools.cache
+def core_app() -> Any:
+    """The root Chalice app's module, loaded by path under its own name."""
+    spec = importlib.util.spec_from_file_location("magpie_core_app_under_sfn", ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Lambdas:
+    """Routes moto's Lambda invocations to the core app's handlers; records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.crash: dict[str, Any] = {}  # function name -> predicate(payload) -> bool
+
+    def invoke(
+        self,
+        backend: Any,
+        function_name: str,
+        qualifier: Any,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        name = function_name.split(":function:")[-1].split(":")[0]  # an ARN or a name
+        payload = json.loads(body) if body else {}
+        self.calls.append((name, payload))
+        try:
+            if name in self.crash and self.crash[name](payload):
+                raise RuntimeError(f"{name} crashed")
+            result = getattr(core_app(), name)(payload, None)  # app.<name>(event, context)
+        except Exception as exc:  # answered as Lambda answers an unhandled error
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(
+                {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": []}
+            ).encode()
+        return json.dumps(result).encode()
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+# --- the world: moto, the bus with its SQS tap, the state machine --------------------------
+
+
+@pytest.fixture
+def world(synth, aws_credentials, monkeypatch):
+    import boto3
+    from moto import mock_aws
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    from chalicelib import backend
+    from chalicelib.analysis import media
+
+    core_app()  # imported before the environment changes, as Lambda imports it at start
+    lambdas = Lambdas()
+    monkeypatch.setattr(
+        LambdaSimpleBackend, "invoke", lambda self, *args: lambdas.invoke(self, *args)
+    )
+    monkeypatch.setenv("MAGPIE_BACKEND", "aws")
+    monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    monkeypatch.setenv("IMAGE_CAPABILITIES", "labels,text,faces,moderation")
+    image = png_bytes()
+    monkeypatch.setattr(
+        media,
+        "download_media",
+        functools.partial(media.download_media, fetch=lambda url, **_: (image, "image/png")),
+    )
+
+    config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    with mock_aws(config=config):
+        backend.reset()
+        monkeypatch.setattr(backend, "text_analyser", factory(FakeText()))
+        monkeypatch.setattr(backend, "image_analyser", factory(FakeImages()))
+        session = boto3.Session(region_name=REGION)
+        session.client("s3").create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        eventbridge, sqs = session.client("events"), session.client("sqs")
+        eventbridge.create_event_bus(Name=BUS)
+        queue_url = sqs.create_queue(QueueName="tap")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        eventbridge.put_rule(
+            Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["magpie.analysis"]})
+        )
+        eventbridge.put_targets(
+            Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": queue_arn}]
+        )
+
+        iam = session.client("iam")
+        role = iam.create_role(RoleName="step", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        awslambda = session.client("lambda")
+        arns = {}
+        for name in STEPS:
+            arns[name] = awslambda.create_function(
+                FunctionName=name,
+                Runtime="python3.11",
+                Role=role,
+                Handler=f"app.{name}",
+                Code={"ZipFile": b"not run"},
+            )["FunctionArn"]
+        definition = resolved_definition(synth.template, arns)
+        sfn = session.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name="magpie-analysis",
+            definition=json.dumps(definition),
+            roleArn=role,
+            type=MACHINE_TYPE,
+        )["stateMachineArn"]
+
+        yield World(sfn, machine, sqs, queue_url, lambdas)
+    backend.reset()
+
+
+class World:
+    def __init__(self, sfn: Any, machine: str, sqs: Any, queue_url: str, lambdas: Lambdas) -> None:
+        self.sfn, self.machine, self.sqs, self.queue_url = sfn, machine, sqs, queue_url
+        self.lambdas = lambdas
+
+    def run(self, detail: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        envelope = {
+            "version": "0",
+            "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": "MESSAGE_RECEIVED",
+            "source": "magpie.ingress",
+            "account": ACCOUNT,
+            "time": "2026-07-15T14:03:42Z",
+            "region": REGION,
+            "resources": [],
+            "detail": detail,
+        }
+        arn = self.sfn.start_execution(stateMachineArn=self.machine, input=json.dumps(envelope))[
+            "executionArn"
+        ]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            execution = self.sfn.describe_execution(executionArn=arn)
+            if execution["status"] != "RUNNING":
+                return execution
+            time.sleep(0.1)
+        raise AssertionError(f"execution still running after {timeout}s")
+
+    def tapped(self) -> list[dict[str, Any]]:
+        found = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return found
+            found.extend(json.loads(m["Body"]) for m in batch)
+
+
+def message(**changes: Any) -> dict[str, Any]:
+    detail = json.loads(FIXTURE.read_text())
+    detail.update(changes)
+    return detail
+
+
+# --- the executions ------------------------------------------------------------------------
+
+
+def test_text_only_message_is_analysed_and_published(world):
+    execution = world.run(message(ImageUrls=[]))
+
+    assert execution["status"] == "SUCCEEDED", execution
+    (event,) = world.tapped()
+    assert (event["source"], event["detail-type"]) == ("magpie.analysis", "MESSAGE_ANALYSED")
+    analysed = events.MessageAnalysed.from_detail(event["detail"])
+    assert analysed.MessageId == "2077393668393734144"
+    assert analysed.Analysis.TextSentiment == "NEGATIVE"
+    assert analysed.Analysis.SentimentScore["Negative"] == pytest.approx(0.95)
+    assert analysed.Analysis.Images == []  # an array, never {}
+    assert analysed.Analysis.Provider == "aws"
+    assert world.lambdas.names().count("analyse_image") == 0
+    assert world.lambdas.names()[0] == "download_media"
+    assert world.lambdas.names()[-1] == "publish_analysis"
+
+
+def test_two_images_are_each_analysed_and_published_in_order(world):
+    execution = world.run(message())
+
+    assert execution["status"] == "SUCCEEDED", execution
+    (event,) = world.tapped()
+    analysed = events.MessageAnalysed.from_detail(event["detail"])
+    keys = [image.Key for image in analysed.Analysis.Images]
+    assert keys == [
+        "media/2026/07/15/2077393668393734144/0.png",
+        "media/2026/07/15/2077393668393734144/1.png",
+    ]
+    for image in analysed.Analysis.Images:
+        assert image.Analysis.Labels == [{"Name": "Bird", "Confidence": 98.5}]
+        assert image.Analysis.CelebrityFaces[0]["Name"] == "Grace Hopper"
+    assert analysed.Analysis.Errors == []
+    assert world.lambdas.names().count("analyse_image") == 2
+    # Each image step got one media item of download_media's output, not the whole state.
+    images_in = [p for n, p in world.lambdas.calls if n == "analyse_image"]
+    assert sorted(p["Key"] for p in images_in) == keys
+    assert all(set(p) == {"Url", "Key", "ContentType"} for p in images_in)
+
+
+def test_a_failing_image_is_recorded_and_the_message_still_published(world):
+    world.lambdas.crash["analyse_image"] = lambda payload: payload["Key"].endswith("/1.png")
+
+    execution = world.run(message())
+
+    assert execution["status"] == "SUCCEEDED", execution
+    (event,) = world.tapped()
+    assert event["detail-type"] == "MESSAGE_ANALYSED"
+    analysed = events.MessageAnalysed.from_detail(event["detail"])
+    good, bad = analysed.Analysis.Images
+    assert good.Analysis.Labels and not bad.Analysis.Labels
+    (error,) = analysed.Analysis.Errors
+    assert (error.Capability, error.Image) == ("image", bad.Key)
+    assert error.Error.startswith("RuntimeError: ")
+    assert "analyse_image crashed" in error.Error
+    # The crash was retried by the definition (1 try + 2 retries) before it was caught.
+    crashed = [
+        p for n, p in world.lambdas.calls if n == "analyse_image" and p["Key"].endswith("/1.png")
+    ]
+    assert len(crashed) == 3
+
+
+def test_a_failing_text_step_publishes_message_analysis_failed(world):
+    world.lambdas.crash["analyse_text"] = lambda payload: True
+
+    execution = world.run(message(ImageUrls=[]))
+
+    assert execution["status"] == "FAILED"
+    (event,) = world.tapped()
+    assert (event["source"], event["detail-type"]) == ("magpie.analysis", "MESSAGE_ANALYSIS_FAILED")
+    failed = events.MessageAnalysisFailed.from_detail(event["detail"])
+    assert failed.MessageId == "2077393668393734144"
+    assert failed.Reason.startswith("RuntimeError: ")
+    assert "analyse_text crashed" in failed.Reason
+    assert world.lambdas.names().count("analyse_text") == 3
+    assert "publish_analysis" not in world.lambdas.names()
+    (failed_input,) = [p for n, p in world.lambdas.calls if n == "publish_analysis_failed"]
+    assert set(failed_input) == {"Message", "Error"}
+    assert set(failed_input["Error"]) == {"Error", "Cause"}

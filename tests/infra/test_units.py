@@ -1,0 +1,109 @@
+"""Fast checks of the infra code and the `prod` stages, without a synth."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from chalicelib import events
+from tests.infra.expected import EXPECTED_ENVIRONMENT
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = {
+    "core": ROOT,
+    "ingress": ROOT / "ingress",
+    "responders": ROOT / "responders",
+    "egress": ROOT / "egress",
+}
+sys.path.append(str(ROOT / "infra"))  # appended: infra/app.py must never shadow `app`
+
+
+@pytest.mark.parametrize("app", sorted(APPS))
+def test_prod_stage_declares_the_same_variables_as_the_stack(app):
+    """`chalice deploy --stage prod` of one app alone needs the same variables, filled in
+    from the stack's outputs (README, Deploy to AWS), and each function's stack role."""
+    config = json.loads((APPS[app] / ".chalice" / "config.json").read_text())
+    prod = config["stages"]["prod"]
+    assert prod["environment_variables"] == {"MAGPIE_BACKEND": "aws"}
+    assert prod["manage_iam_role"] is False
+    for name, settings in prod["lambda_functions"].items():
+        assert set(settings.get("environment_variables", {})) == set(EXPECTED_ENVIRONMENT[name]), (
+            name
+        )
+        assert settings["iam_role_arn"].startswith("SET ME: the MagpieStack output "), name
+        if name != "api_handler":  # chalice package mis-names the REST handler's log group
+            assert settings["log_retention_in_days"] == 30, name
+
+
+def test_named_queries_come_from_the_sql_files(tmp_path):
+    from magpie_stack.lake import named_queries
+
+    assert named_queries(tmp_path / "missing") == []
+    (tmp_path / "athena").mkdir()
+    (tmp_path / "athena" / "b-labels.sql").write_text("-- Every image label\n-- more\nSELECT 1\n")
+    (tmp_path / "athena" / "a-empty.sql").write_text("  \n")
+    (tmp_path / "c-plain.sql").write_text("SELECT 2")
+    assert named_queries(tmp_path) == [
+        ("b-labels", "Every image label", "-- Every image label\n-- more\nSELECT 1"),
+        ("c-plain", "c-plain", "SELECT 2"),
+    ]
+
+
+def test_opaque_provider_payloads_take_the_shape_the_tables_declare():
+    from magpie_stack.glue_schema import detail_hint, envelope_columns, parse_hive
+
+    tables = {
+        "t": {
+            "name": "t",
+            "columns": [
+                {
+                    "name": "detail",
+                    "type": (
+                        "struct<Analysis:struct<Images:array<struct<Analysis:struct<"
+                        "Labels:array<struct<Name:string,Confidence:double>>>>>,"
+                        "SentimentScore:struct<Negative:double>,Unknown:string>,Text:bigint>"
+                    ),
+                }
+            ],
+        }
+    }
+    detail = parse_hive(
+        dict(envelope_columns(events.MessageAnalysed, detail_hint(tables, "t")))["detail"]
+    )
+    analysis = detail[1]["Analysis"][1]
+    labels = analysis["Images"][1][1]["Analysis"][1]["Labels"]
+    assert labels == ("array", ("struct", {"Name": "string", "Confidence": "double"}))
+    assert analysis["SentimentScore"] == ("struct", {"Negative": "double"})
+    assert "Unknown" not in analysis  # the model decides the fields...
+    assert detail[1]["Text"] == "string"  # ...and every type it knows
+    assert analysis["TextEntities"] == ("array", "string")  # opaque, no declared shape
+
+
+def test_hive_types_follow_the_python_annotations():
+    from magpie_stack.glue_schema import envelope_columns, hive_type
+
+    assert hive_type(str | None) == "string"
+    assert hive_type(list[str]) == "array<string>"
+    assert hive_type(dict[str, float]) == "map<string,double>"
+    assert hive_type(events.TwitterIds).startswith("struct<UserId:string,TweetId:string")
+    columns = dict(envelope_columns(events.MessageAnalysed))
+    assert columns["detail"].startswith("struct<Text:string,Author:string,Twitter:struct<")
+    assert "Images:array<struct<Key:string,Url:string,Analysis:struct<" in columns["detail"]
+
+
+def test_every_detail_type_gets_a_metric():
+    from magpie_stack.bus import DETAIL_TYPES
+
+    assert len(DETAIL_TYPES) == len(set(DETAIL_TYPES)) == 20
+    assert {
+        "MESSAGE_RECEIVED",
+        "MESSAGE_ANALYSED",
+        "MESSAGE_ANALYSIS_FAILED",
+        "SEND_TWEET",
+        "TWEET_SENT",
+        "TWEET_FAILED",
+        "REPLY_SKIPPED",
+    } <= set(DETAIL_TYPES)
