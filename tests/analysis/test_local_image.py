@@ -297,8 +297,12 @@ def test_every_port_answer_is_plain_json(analyser: LocalImageAnalyser) -> None:
     import json
 
     for key in ("media/text.png", "media/astronaut.png"):
-        answers = [analyser.labels(key), analyser.text(key), analyser.faces(key),
-                   analyser.moderation(key)]
+        answers = [
+            analyser.labels(key),
+            analyser.text(key),
+            analyser.faces(key),
+            analyser.moderation(key),
+        ]
         assert json.loads(json.dumps(answers)) == answers
 
 
