@@ -6,6 +6,7 @@ Each factory builds its adapter on first use and caches it (no work at import ti
 
 from __future__ import annotations
 
+import sys
 from functools import cache, lru_cache
 from typing import Any
 
@@ -200,6 +201,11 @@ def reset() -> None:
         factory.cache_clear()
     reset_settings()
     reset_secret_cache()
+    # Powertools caches fetched secrets for max_age across calls; forget them too.
+    if "aws_lambda_powertools.utilities.parameters" in sys.modules:
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
 
 
 # --- fault injection (reliability tests; chalicelib/faults.py) ------------------------------
