@@ -22,7 +22,8 @@ CDK_OFFLINE := AWS_DEFAULT_REGION=us-east-1 CDK_DEFAULT_ACCOUNT=123456789012 \
 # The dashboard's browser test drives Debian's Chromium through its chromedriver.
 CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: demo test test-fast lint format clean eval-sentiment synth bootstrap deploy
+.PHONY: demo test test-fast lint format clean eval-sentiment synth bootstrap deploy bench \
+	bench-quick
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +52,15 @@ test: $(STAMP) $(CDK) $(CHROMEDRIVER) lint
 ## The suite without the slow tests, for a quick local loop.
 test-fast: $(STAMP) $(CDK)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not slow"
+
+## Cost, webhook latency, cold start, package size, local throughput -> bench/results and
+## docs/PERFORMANCE.md. Benchmarks report figures; they are not tests.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+## A small smoke run of every benchmark step, under bench/results/tmp/quick (git-ignored).
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
 
 ## Local sentiment: 5-fold CV macro recall, accuracy, per-class recall, latency per post.
 eval-sentiment: $(STAMP)

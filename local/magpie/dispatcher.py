@@ -122,7 +122,7 @@ class Dispatcher:
                 self._dispatch_due()
             except Exception:  # the loop must survive a transient SQLite error
                 logger.exception("dispatcher iteration failed; retrying")
-            wait = self.store.next_due_in()
+            wait = self.store.next_due_in() if len(self._in_flight) < self.workers else None
             self._wake.wait(self.poll_interval if wait is None else min(wait, self.poll_interval))
 
     def _dispatch_due(self) -> None:
