@@ -11,8 +11,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 
-from twitter_text import extract_emojis_with_indices, extract_urls_with_indices, parse_tweet
-
 ELLIPSIS = "…"
 POST_LIMIT = 280
 
@@ -34,6 +32,8 @@ _MIN_WORD_CUT_SHARE = 0.5
 
 def weighted_length(text: str) -> int:
     """X's weighted length of `text` (URLs 23, emoji and CJK 2, most Latin 1)."""
+    from twitter_text import parse_tweet  # imports pkg_resources (~0.2 s): off the cold start
+
     return parse_tweet(text).weightedLength
 
 
@@ -101,6 +101,8 @@ def _grapheme_boundaries(text: str) -> list[int]:
 
 
 def _atomic_interiors(text: str) -> set[int]:
+    from twitter_text import extract_emojis_with_indices, extract_urls_with_indices
+
     spans = [e["indices"] for e in extract_emojis_with_indices(text)]
     spans += [u["indices"] for u in extract_urls_with_indices(text)]
     return {i for start, end in spans for i in range(start + 1, end)}
