@@ -39,7 +39,7 @@ def local_bus_store() -> Any:
     return LocalBusStore(settings().home / "bus.sqlite3")
 
 
-def _idempotency_store(ttl_seconds: int | None = None) -> Any:
+def _idempotency_store(ttl_seconds: int | None = None, in_progress_ms: int | None = None) -> Any:
     """Powertools idempotency: DynamoDB on AWS, SQLite under MAGPIE_HOME locally."""
     from chalicelib import idempotency as idem
 
@@ -50,13 +50,24 @@ def _idempotency_store(ttl_seconds: int | None = None) -> Any:
     else:
         path = config.home / "idempotency.sqlite3"
         make_layer = lambda: idem.sqlite_persistence_layer(path)  # noqa: E731
-    ttl = {"ttl_seconds": ttl_seconds} if ttl_seconds else {}
-    return idem.PowertoolsIdempotency(make_layer, **ttl)
+    options: dict[str, int] = {}
+    if ttl_seconds:
+        options["ttl_seconds"] = ttl_seconds
+    if in_progress_ms:
+        options["in_progress_ms"] = in_progress_ms
+    return idem.PowertoolsIdempotency(make_layer, **options)
 
 
 @lru_cache(maxsize=1)
 def idempotency() -> Any:
     return _idempotency_store()
+
+
+@lru_cache(maxsize=1)
+def ingress_idempotency() -> Any:
+    """Ingress's store: publishing takes milliseconds, so a key held by a crashed attempt is
+    freed after 10 s, well inside X's retries of the 503 the second copy gets meanwhile."""
+    return _idempotency_store(in_progress_ms=10_000)
 
 
 @lru_cache(maxsize=1)
@@ -185,6 +196,7 @@ def reset() -> None:
     factories = (
         aws_client,
         event_bus,
+        ingress_idempotency,
         local_bus_store,
         idempotency,
         blob_store,

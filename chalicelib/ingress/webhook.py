@@ -6,14 +6,12 @@ to publish raises, and the handler answers 5xx so X retries. No media download o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.events import MessageReceived
-from chalicelib.idempotency import IdempotencyInProgress
 from chalicelib.ingress import signature
 from chalicelib.ingress.activity import UnsupportedPayload, translate
 from chalicelib.ports import EventBus, IdempotencyStore
@@ -72,6 +70,8 @@ def accept_delivery(
         translation = translate(payload, bot_user_id)
     except UnsupportedPayload as exc:
         raise InvalidPayload(str(exc)) from exc
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:  # a shape X never sends
+        raise InvalidPayload(f"unexpected delivery shape ({type(exc).__name__})") from exc
     for note in translation.notes:
         logger.info("delivery note: %s", note)
     for item_id, reason in translation.skipped:
@@ -95,10 +95,9 @@ def _publish_once(message: MessageReceived, bus: EventBus, idempotency: Idempote
         published_now.append(True)
         return "published"
 
-    # A concurrent delivery of the same message may be publishing it; if that one fails it
-    # answers 5xx and X retries, so nothing is lost by acknowledging this copy.
-    with contextlib.suppress(IdempotencyInProgress):
-        idempotency.once("message-received", f"{message.Kind}:{message.MessageId}", publish)
+    # IdempotencyInProgress propagates (503): the attempt holding the key may have crashed
+    # before publishing, so acknowledging this copy could lose the message.
+    idempotency.once("message-received", f"{message.Kind}:{message.MessageId}", publish)
     if not published_now:
         logger.info("duplicate delivery of %s %s", message.Kind, message.MessageId)
     return bool(published_now)
@@ -107,7 +106,7 @@ def _publish_once(message: MessageReceived, bus: EventBus, idempotency: Idempote
 def _parse(raw_body: bytes) -> Any:
     try:
         payload = json.loads(raw_body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, 4300+ digit ints
         raise InvalidPayload("body is not valid JSON") from exc
     if _depth(payload) > MAX_JSON_DEPTH:
         raise InvalidPayload(f"JSON nested deeper than {MAX_JSON_DEPTH}")
