@@ -25,6 +25,7 @@ from chalicelib.analysis.retry import CapabilityDisabled
 
 logger = logging.getLogger(__name__)
 
+ANALYSIS_FAILED = "analysis_failed"  # REPLY_SKIPPED.Reason of a message whose analysis failed
 UNDETERMINED = {None, "", "und", "zxx", "qme", "qht", "qam", "qct"}
 
 
@@ -176,7 +177,17 @@ def publish_analysis_failed(state: dict[str, Any]) -> dict[str, Any]:
         Reason=_reason(state.get("Error")),
         ReceivedAt=message.ReceivedAt,
     )
-    publish([failed.to_event()])
+    # The message ends here, with a reason: published together with the failure, so the
+    # ledger never sees a message that failed without an outcome.
+    skipped = events.ReplySkipped(
+        failed.MessageId, failed.Kind, ANALYSIS_FAILED, failed.Twitter.UserId
+    )
+    publish(
+        [
+            failed.to_event(),
+            events.OutgoingEvent(events.ANALYSIS, skipped.DETAIL_TYPE, skipped.to_detail()),
+        ]
+    )
     return failed.to_detail()
 
 

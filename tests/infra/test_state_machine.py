@@ -363,8 +363,13 @@ def test_a_failing_text_step_publishes_message_analysis_failed(world):
     execution = world.run(message(ImageUrls=[]))
 
     assert execution["status"] == "FAILED"
-    (event,) = world.tapped()
+    # The failure, and the message's terminal outcome: skipped, with the reason.
+    event, skipped = sorted(
+        world.tapped(), key=lambda e: e["detail-type"] != "MESSAGE_ANALYSIS_FAILED"
+    )
     assert (event["source"], event["detail-type"]) == ("magpie.analysis", "MESSAGE_ANALYSIS_FAILED")
+    assert skipped["detail-type"] == "REPLY_SKIPPED"
+    assert skipped["detail"]["Reason"] == "analysis_failed"
     failed = events.MessageAnalysisFailed.from_detail(event["detail"])
     assert failed.MessageId == "2077393668393734144"
     assert failed.Reason.startswith("RuntimeError: ")
