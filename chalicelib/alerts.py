@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
+# urllib3 logs every request line (the URL path) at DEBUG, and the alert webhook's path is
+# its credential.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
 MAX_TEXT = 500
 
@@ -165,12 +168,24 @@ class SnsAlertSink:
         )
 
 
+class AlertForwardError(RuntimeError):
+    """The alert webhook refused or could not be reached (its URL is never in the message)."""
+
+
 def forward_to_webhook(alert: dict[str, Any], url: str, timeout: float = 5.0) -> None:
     """POST a Slack-compatible {"text": ...} message; raises on a non-2xx answer."""
     import requests
 
-    response = requests.post(url, json={"text": f"Magpie alert {summary(alert)}"}, timeout=timeout)
-    response.raise_for_status()
+    # The URL is a credential (Slack-style webhooks): requests' errors quote it, so neither
+    # their message nor their chain may leave this function.
+    try:
+        response = requests.post(
+            url, json={"text": f"Magpie alert {summary(alert)}"}, timeout=timeout
+        )
+    except requests.RequestException as exc:
+        raise AlertForwardError(f"alert webhook unreachable ({type(exc).__name__})") from None
+    if not response.ok:
+        raise AlertForwardError(f"alert webhook answered {response.status_code}")
 
 
 def forward_sns_message(message: str) -> bool:

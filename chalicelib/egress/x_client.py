@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import tweepy
 
 log = logging.getLogger(__name__)
+# OAuth1 signing logs the consumer key and access token at DEBUG: never let it.
+for _noisy in ("oauthlib", "requests_oauthlib"):
+    logging.getLogger(_noisy).setLevel(logging.INFO)
 
 MEDIA_UPLOAD_URL = "https://api.x.com/2/media/upload"
 TWEET_IMAGE = "tweet_image"
