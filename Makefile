@@ -23,7 +23,7 @@ CDK_OFFLINE := AWS_DEFAULT_REGION=us-east-1 CDK_DEFAULT_ACCOUNT=123456789012 \
 CHROMEDRIVER := /usr/bin/chromedriver
 
 .PHONY: demo test test-fast lint format clean eval-sentiment synth bootstrap deploy bench \
-	bench-quick
+	bench-quick loadtest audit
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,7 +46,7 @@ demo: $(STAMP)
 	$(BIN)/magpie demo
 
 ## Lint, then the whole test suite (slow tests included, as CI runs it).
-test: $(STAMP) $(CDK) $(CHROMEDRIVER) lint
+test: $(STAMP) $(CDK) $(CHROMEDRIVER) lint audit
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 ## The suite without the slow tests, for a quick local loop.
@@ -79,6 +79,14 @@ deploy: $(STAMP) $(CDK)
 	cd infra && CDK_DISABLE_CLI_TELEMETRY=true $(CDK_PATH) ../$(CDK) deploy --no-notices \
 	  --require-approval broadening \
 	  --parameters AlertEmail=$(ALERT_EMAIL) --parameters TwitterBotUserId=$(TWITTER_BOT_USER_ID)
+
+## Concurrent signed deliveries against a local `magpie serve` (loopback), then the ledger.
+loadtest: $(STAMP)
+	$(BIN)/magpie loadtest --count 500 --concurrency 8 --json .magpie/loadtest.json
+
+## bandit, and pip-audit where PyPI's vulnerability data can be reached (scripts/audit.sh).
+audit: $(STAMP)
+	bash scripts/audit.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -295,7 +295,11 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         seed=args.seed,
     )
-    figures = run_loadtest(home, options)
+    try:
+        figures = run_loadtest(home, options)
+    except ValueError as exc:  # a non-empty --fresh-home, or a count out of bounds
+        print(f"magpie: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     report_ok = figures["ledger"]["holds"] and figures["ledger"]["settled"]

@@ -183,7 +183,7 @@ def _view_sql(table: Table, files: Sequence[str]) -> str:
     )
     # Identifiers are quoted and come from the project's own table files; paths are escaped.
     return (
-        f"CREATE VIEW {_quote(table.name)} AS SELECT {exposed} FROM ("  # noqa: S608
+        f"CREATE VIEW {_quote(table.name)} AS SELECT {exposed} FROM ("  # noqa: S608  # nosec B608
         f" SELECT *, row_number() OVER (PARTITION BY {_quote(_ID)} ORDER BY __file) AS __copy"
         f" FROM {source} WHERE {_quote(_REPLAY)} IS NULL"
         ") WHERE __copy = 1"

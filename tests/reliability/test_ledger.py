@@ -1,0 +1,231 @@
+"""The ledger checker on hand-made evidence: each violation it must find, and a clean run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from magpie import ledger
+from magpie.lake import LocalLake
+
+from chalicelib.bus.local import LocalBusStore
+from tests.conftest import ROOT
+
+TIME = "2026-07-15T14:03:41Z"
+
+
+def envelope(detail_type: str, detail: dict, *, ident: str | None = None) -> dict:
+    ident = ident or f"{detail_type}-{detail.get('MessageId')}-{detail.get('SentId', '')}"
+    source = {
+        "MESSAGE_RECEIVED": "magpie.ingress",
+        "MESSAGE_ANALYSIS_FAILED": "magpie.analysis",
+        "SEND_TWEET": "magpie.responders",
+    }.get(detail_type, "magpie.egress")
+    return {
+        "id": ident,
+        "detail-type": detail_type,
+        "source": source,
+        "time": TIME,
+        "detail": detail,
+    }
+
+
+def received(message_id: str, kind: str = "MENTION", user: str = "42") -> dict:
+    twitter = {"UserId": user, "TweetId": message_id if kind == "MENTION" else None}
+    return envelope(
+        "MESSAGE_RECEIVED",
+        {"MessageId": message_id, "Kind": kind, "Text": "hi", "Author": "a", "Twitter": twitter},
+    )
+
+
+def sent(message_id: str, sent_id: str, kind: str = "MENTION", copy: int = 0) -> dict:
+    detail = {"MessageId": message_id, "Kind": kind, "SentId": sent_id, "Text": "hello"}
+    return envelope("TWEET_SENT", detail, ident=f"sent-{message_id}-{sent_id}-{copy}")
+
+
+def skipped(message_id: str, reason: str, kind: str = "MENTION") -> dict:
+    detail = {"MessageId": message_id, "Kind": kind, "Reason": reason}
+    return envelope("REPLY_SKIPPED", detail, ident=f"skip-{message_id}-{reason}")
+
+
+def evidence(*envelopes: dict, dead=(), outstanding: int = 0, outbox=()) -> ledger.Evidence:
+    return ledger.Evidence(list(envelopes), list(dead), outstanding, list(outbox))
+
+
+def kinds(report: ledger.LedgerReport) -> list[str]:
+    return sorted(v.kind for v in report.violations)
+
+
+def test_every_message_ending_once_holds_and_redeliveries_are_absorbed():
+    report = ledger.check_evidence(
+        evidence(
+            received("1"),
+            received("1") | {"id": "copy-of-1"},  # a redelivered MESSAGE_RECEIVED
+            sent("1", "s1"),
+            sent("1", "s1", copy=1),  # the outcome published twice, same reply
+            received("2"),
+            skipped("2", "author_rate_limited"),
+            received("3"),
+            envelope("TWEET_FAILED", {"MessageId": "3", "Kind": "MENTION", "Reason": "forbidden"}),
+        )
+    )
+    assert report.holds and report.settled
+    assert report.states == {"sent": 1, "skipped": 1, "failed": 1}
+    assert report.skip_reasons == {"author_rate_limited": 1}
+    assert report.duplicate_events == 2
+    assert ledger.exit_code(report) == 0
+
+
+def test_a_message_without_outcome_on_an_idle_bus_is_lost():
+    report = ledger.check_evidence(evidence(received("1")))
+    assert kinds(report) == ["lost"]
+    assert ledger.exit_code(report) == 1
+
+
+def test_a_message_without_outcome_while_the_bus_is_busy_is_in_flight():
+    report = ledger.check_evidence(evidence(received("1"), outstanding=3))
+    assert report.holds and not report.settled
+    assert report.states == {"in_flight": 1}
+    assert ledger.exit_code(report) == 3
+
+
+def test_a_parked_delivery_keeps_the_message_open_for_replay():
+    parked_analysis = (
+        "egress.send_tweet",
+        envelope("SEND_TWEET", {"MessageId": "1", "Kind": "MENTION"}),
+    )
+    report = ledger.check_evidence(evidence(received("1"), dead=[parked_analysis]))
+    assert report.holds and report.states == {"parked": 1}
+    assert ledger.exit_code(report) == 0
+    assert ledger.exit_code(report, allow_parked=False) == 3
+
+
+def test_a_parked_message_received_counts_even_if_it_never_reached_the_lake():
+    report = ledger.check_evidence(
+        evidence(dead=[("analysis", received("9"))]), expected=[("MENTION", "9")]
+    )
+    assert report.holds and report.states == {"parked": 1}
+
+
+def test_two_distinct_replies_are_a_duplicate_and_two_outcomes():
+    report = ledger.check_evidence(evidence(received("1"), sent("1", "a"), sent("1", "b")))
+    assert kinds(report) == ["duplicate_reply", "multiple_outcomes"]
+
+
+def test_sent_and_skipped_are_two_outcomes():
+    report = ledger.check_evidence(evidence(received("1"), sent("1", "a"), skipped("1", "stale")))
+    assert kinds(report) == ["multiple_outcomes"]
+
+
+def test_a_skip_needs_a_reason():
+    report = ledger.check_evidence(evidence(received("1"), skipped("1", "")))
+    assert kinds(report) == ["skipped_without_reason"]
+
+
+def test_analysis_failed_without_an_answer_is_reported():
+    failed = envelope("MESSAGE_ANALYSIS_FAILED", {"MessageId": "1", "Kind": "MENTION"})
+    report = ledger.check_evidence(evidence(received("1"), failed))
+    assert kinds(report) == ["analysis_failed_unanswered"]
+
+
+def test_an_acknowledged_message_never_published_is_reported():
+    report = ledger.check_evidence(
+        evidence(received("1"), sent("1", "a")), expected=[("MENTION", "1"), ("MENTION", "2")]
+    )
+    assert [(v.kind, v.message) for v in report.violations] == [
+        ("acknowledged_not_received", "MENTION:2")
+    ]
+
+
+def test_a_reply_to_a_message_never_received_is_reported():
+    report = ledger.check_evidence(evidence(sent("7", "a")))
+    assert kinds(report) == ["reply_without_message"]
+
+
+def test_a_refused_send_tweet_is_not_an_outcome():
+    report = ledger.check_evidence(
+        evidence(received("1"), sent("1", "a"), skipped("1", "untrusted_source"))
+    )
+    assert report.holds and report.refused_commands == 1
+
+
+def test_an_unrecorded_reply_in_the_outbox_counts_as_a_second_reply():
+    outbox = [
+        {"sent_id": "a", "kind": "MENTION", "reply_to_tweet_id": "1", "_file": "f1.json"},
+        {"sent_id": "b", "kind": "MENTION", "reply_to_tweet_id": "1", "_file": "f2.json"},
+    ]
+    report = ledger.check_evidence(evidence(received("1"), sent("1", "a"), outbox=outbox))
+    assert kinds(report) == ["duplicate_reply"]
+
+
+def test_outbox_direct_messages_are_tied_to_their_sender_or_reported():
+    outbox = [
+        {"sent_id": "x", "kind": "DIRECT_MESSAGE", "reply_to_user_id": "42", "_file": "f1.json"},
+        {"sent_id": "y", "kind": "DIRECT_MESSAGE", "reply_to_user_id": "77", "_file": "f2.json"},
+    ]
+    report = ledger.check_evidence(
+        evidence(
+            received("5", "DIRECT_MESSAGE", user="42"),
+            skipped("5", "duplicate_text", "DIRECT_MESSAGE"),
+            outbox=outbox,
+        )
+    )
+    assert [(v.kind, v.message) for v in report.violations] == [("unattributed_reply", "f2.json")]
+    assert report.states == {"skipped": 1}
+
+
+def write_home(home: Path, envelopes: list[dict], outbox: list[dict] = ()) -> None:
+    lake = LocalLake(home / "lake")
+    for item in envelopes:
+        lake.write(item)
+    (home / "outbox").mkdir(parents=True, exist_ok=True)
+    for index, reply in enumerate(outbox):
+        (home / "outbox" / f"reply-{index}.json").write_text(json.dumps(reply))
+
+
+def test_check_reads_the_lake_the_dead_letters_and_the_outbox(tmp_path):
+    home = tmp_path / "home"
+    write_home(
+        home,
+        [received("1"), sent("1", "a"), received("2")],
+        outbox=[{"sent_id": "a", "kind": "MENTION", "reply_to_tweet_id": "1"}],
+    )
+    store = LocalBusStore(home / "bus.sqlite3")
+    store.append([received("2") | {"id": "bus-2"}])
+    store.route_new([("analysis", lambda e: True)])
+    (delivery,) = store.claim_due(1)
+    assert store.fail(delivery, "boom", max_attempts=1, delay=0)
+    report = ledger.check(home, expected=[("MENTION", "1"), ("MENTION", "2")])
+    assert report.holds and report.settled
+    assert report.states == {"sent": 1, "parked": 1}
+    assert (report.dead_letters, report.outbox_files) == (1, 1)
+
+
+@pytest.mark.slow
+def test_magpie_ledger_exit_codes_and_json(tmp_path):
+    home = tmp_path / "home"
+    write_home(home, [received("1"), sent("1", "a"), received("2")])
+    expect = tmp_path / "expected.txt"
+    expect.write_text("MENTION 1\nMENTION 2\n")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "magpie.cli", "--home", str(home), "ledger", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    human = run("--expect", str(expect))
+    assert human.returncode == 1
+    assert "lost: MENTION:2" in human.stdout
+    as_json = json.loads(run("--json").stdout)
+    assert as_json["violation_counts"] == {"lost": 1}
+    assert as_json["states"] == {"lost": 1, "sent": 1}
+    write_home(home, [skipped("2", "own_message")])
+    assert run().returncode == 0
