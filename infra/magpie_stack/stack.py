@@ -33,6 +33,7 @@ from magpie_stack.analysis import AnalysisWorkflow
 from magpie_stack.bus import BUS_NAME, DETAIL_TYPES, EventSpine
 from magpie_stack.chalice_apps import ChaliceApp
 from magpie_stack.lake import DataLake, secure_bucket
+from magpie_stack.layers import powertools_layer
 from magpie_stack.lex import LexBot
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -368,6 +369,11 @@ class MagpieStack(cdk.Stack):
                 "TWITTER_SECRET_ID": secret_name.value_as_string,
                 "TWITTER_BOT_USER_ID": bot_user_id.value_as_string,
             },
+        )
+        # Powertools from a layer keeps ingress's own package under 1 MB.
+        self.powertools = powertools_layer(self, "PowertoolsLayer", build_dir / "layers")
+        ingress.function_resource("api_handler").add_property_override(
+            "Layers", [self.powertools.layer_version_arn]
         )
         allow(ingress, "api_handler", table_actions, [self.idempotency.table_arn])
         allow(

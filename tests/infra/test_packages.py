@@ -129,3 +129,24 @@ def test_chalice_package_prod_stage_alone(app, tmp_path, tmp_path_factory):
             assert resource["Properties"]["Role"].startswith("SET ME: the MagpieStack output")
             assert resource["Properties"]["Environment"]["Variables"]["MAGPIE_BACKEND"] == "aws"
     print(f"\n{app}: chalice package --stage prod -> {package.stat().st_size / 1e6:.2f} MB")
+
+
+def test_ingress_package_stays_under_1_mb_with_powertools_in_a_layer(synth):
+    resources = synth.template["Resources"]
+    (ingress,) = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::Serverless::Function"
+        and r["Properties"]["Tags"]["aws-chalice"].endswith("app=magpie-ingress")
+    ]
+    key = ingress["Properties"]["CodeUri"]["Key"]
+    (asset,) = list(synth.outdir.glob(f"asset.{key.removesuffix('.zip')}*"))
+    assert asset.stat().st_size < 1_000_000
+    with zipfile.ZipFile(asset) as archive:
+        assert not any(n.startswith("aws_lambda_powertools/") for n in archive.namelist())
+    (layer_ref,) = ingress["Properties"]["Layers"]
+    layer = resources[layer_ref["Ref"]]
+    assert layer["Type"] == "AWS::Lambda::LayerVersion"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+    asset_path = synth.outdir / layer["Metadata"]["aws:asset:path"]
+    assert (asset_path / "python" / "aws_lambda_powertools" / "utilities" / "idempotency").is_dir()
