@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.events import MessageReceived
+from chalicelib.events import ContractError, MessageReceived
 from chalicelib.ingress import signature
 from chalicelib.ingress.activity import UnsupportedPayload, translate
 from chalicelib.ports import EventBus, IdempotencyStore
@@ -72,6 +72,7 @@ def accept_delivery(
         raise InvalidPayload(str(exc)) from exc
     except (AttributeError, TypeError, KeyError, IndexError) as exc:  # a shape X never sends
         raise InvalidPayload(f"unexpected delivery shape ({type(exc).__name__})") from exc
+    _check_contract(translation.messages)
     for note in translation.notes:
         logger.info("delivery note: %s", note)
     for item_id, reason in translation.skipped:
@@ -84,6 +85,16 @@ def accept_delivery(
         duplicates=duplicates,
         skipped=len(translation.skipped),
     )
+
+
+def _check_contract(messages: list[MessageReceived]) -> None:
+    """A signed delivery whose fields have the wrong types (say, a numeric text) would be
+    acknowledged and then fail every consumer; refuse it here, before anything is published."""
+    for message in messages:
+        try:
+            MessageReceived.from_detail(message.to_detail())
+        except ContractError as exc:
+            raise InvalidPayload(f"message {message.MessageId!r} does not fit: {exc}") from exc
 
 
 def _publish_once(message: MessageReceived, bus: EventBus, idempotency: IdempotencyStore) -> bool:

@@ -229,3 +229,14 @@ def test_publish_failure_is_5xx_so_x_retries_and_nothing_is_marked_seen(aws, cli
     backend.settings.cache_clear()
     assert post(client, body).status_code == 200
     assert types(aws.drain()) == ["MESSAGE_RECEIVED", "TWITTER_TWEETED"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("text", 5), ("lang", ["en"]), ("extended_tweet", {"full_text": 7})]
+)
+def test_wrongly_typed_fields_are_400_and_publish_nothing(aws, client, field, value):
+    payload = load_sample("mention-plain.json")
+    payload["tweet_create_events"][0][field] = value
+    response = post(client, json.dumps(payload).encode())
+    assert response.status_code == 400
+    assert aws.drain() == []
