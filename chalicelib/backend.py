@@ -82,7 +82,7 @@ def blob_store() -> Any:
 @lru_cache(maxsize=1)
 def text_analyser() -> Any:
     config = settings()
-    if config.backend == "aws":
+    if config.text_provider == "comprehend":
         from chalicelib.analysis.aws_text import ComprehendTextAnalyser
 
         return ComprehendTextAnalyser(
@@ -104,7 +104,7 @@ def face_gallery() -> Any:
 @lru_cache(maxsize=1)
 def image_analyser() -> Any:
     config = settings()
-    if config.backend == "aws":
+    if config.image_provider == "rekognition":
         from chalicelib.analysis.aws_image import RekognitionImageAnalyser
 
         return RekognitionImageAnalyser(
@@ -121,7 +121,7 @@ def image_analyser() -> Any:
 @lru_cache(maxsize=1)
 def conversation() -> Any:
     config = settings()
-    if config.backend == "aws":
+    if config.conversation_provider == "lex":
         from chalicelib.responders.lex import LexConversation
 
         return LexConversation(

@@ -175,6 +175,30 @@ class Settings:
         raw = self._get("MAGPIE_MEDIA_MIRROR")
         return Path(raw).resolve() if raw else None
 
+    def _provider(self, name: str, paid: str) -> str:
+        """Which provider answers a port: the AI service on AWS by default, the local models
+        otherwise; `local` on AWS runs the local models inside the Lambda (the "lite" cost
+        profile of docs/PERFORMANCE.md; those models need a container-image Lambda)."""
+        default = paid if self.backend == "aws" else "local"
+        value = (self._get(name, default) or default).lower()
+        if value not in (paid, "local"):
+            raise ConfigError(f"environment variable {name} must be {paid} or local")
+        if value == paid and self.backend != "aws":
+            raise ConfigError(f"environment variable {name}={paid} needs MAGPIE_BACKEND=aws")
+        return value
+
+    @property
+    def text_provider(self) -> str:
+        return self._provider("TEXT_PROVIDER", "comprehend")
+
+    @property
+    def image_provider(self) -> str:
+        return self._provider("IMAGE_PROVIDER", "rekognition")
+
+    @property
+    def conversation_provider(self) -> str:
+        return self._provider("CONVERSATION_PROVIDER", "lex")
+
     @property
     def local_sentiment(self) -> str:
         value = (self._get("LOCAL_SENTIMENT", "e5") or "e5").lower()

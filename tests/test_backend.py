@@ -39,3 +39,33 @@ def test_local_analysers_and_conversation(local_env):
     assert isinstance(backend.text_analyser(), LocalTextAnalyser)
     assert isinstance(backend.image_analyser(), LocalImageAnalyser)
     assert isinstance(backend.conversation(), LocalConversation)
+
+
+def test_lite_profile_runs_local_models_on_the_aws_backend(aws_credentials, monkeypatch):
+    # The "lite" cost profile: local text models and intent matcher inside the Lambda.
+    from chalicelib.analysis.aws_image import RekognitionImageAnalyser
+    from chalicelib.analysis.local_text import LocalTextAnalyser
+    from chalicelib.responders.intents import LocalConversation
+
+    monkeypatch.setenv("MAGPIE_BACKEND", "aws")
+    monkeypatch.setenv("MEDIA_BUCKET", "magpie-media")
+    monkeypatch.setenv("TEXT_PROVIDER", "local")
+    monkeypatch.setenv("CONVERSATION_PROVIDER", "local")
+    backend.reset()
+    try:
+        assert isinstance(backend.text_analyser(), LocalTextAnalyser)
+        assert isinstance(backend.conversation(), LocalConversation)
+        assert isinstance(backend.image_analyser(), RekognitionImageAnalyser)
+    finally:
+        backend.reset()
+
+
+def test_aws_providers_are_the_default_on_aws(aws_credentials, monkeypatch):
+    from chalicelib.analysis.aws_text import ComprehendTextAnalyser
+
+    monkeypatch.setenv("MAGPIE_BACKEND", "aws")
+    backend.reset()
+    try:
+        assert isinstance(backend.text_analyser(), ComprehendTextAnalyser)
+    finally:
+        backend.reset()

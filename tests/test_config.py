@@ -58,6 +58,9 @@ def test_defaults():
         ({"BLUR_UNKNOWN_FACES": "maybe"}, "blur_unknown_faces", "BLUR_UNKNOWN_FACES"),
         ({"TEXT_CAPABILITIES": "sentiment,telepathy"}, "text_capabilities", "TEXT_CAPABILITIES"),
         ({"LOCAL_SENTIMENT": "bert"}, "local_sentiment", "LOCAL_SENTIMENT"),
+        ({"TEXT_PROVIDER": "openai"}, "text_provider", "TEXT_PROVIDER"),
+        ({"IMAGE_PROVIDER": "rekognition"}, "image_provider", "IMAGE_PROVIDER"),
+        ({"CONVERSATION_PROVIDER": "lex"}, "conversation_provider", "CONVERSATION_PROVIDER"),
     ],
 )
 def test_malformed_values_name_the_variable(env, attribute, variable):
@@ -68,3 +71,15 @@ def test_malformed_values_name_the_variable(env, attribute, variable):
 def test_capabilities_can_be_switched_off_to_save_money():
     config = Settings(env={"IMAGE_CAPABILITIES": "faces, moderation"})
     assert config.image_capabilities == frozenset({"faces", "moderation"})
+
+
+def test_providers_follow_the_backend_unless_chosen():
+    assert Settings(env={}).text_provider == "local"
+    aws = Settings(env={"MAGPIE_BACKEND": "aws"})
+    assert (aws.text_provider, aws.image_provider, aws.conversation_provider) == (
+        "comprehend",
+        "rekognition",
+        "lex",
+    )
+    lite = Settings(env={"MAGPIE_BACKEND": "aws", "TEXT_PROVIDER": "local"})
+    assert lite.text_provider == "local"
