@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "examples" / "webhooks"
@@ -17,6 +18,13 @@ SECRET = "test-consumer-secret"
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
     os.environ.pop(_name, None)
+
+
+# CI runs property tests derandomized (same examples every run, no flaky landing) and without
+# per-example deadlines (the 2-core machine is shared); locally each run explores anew.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def load_sample(name: str) -> dict:
