@@ -455,25 +455,11 @@ class AwsWorld:
 
     def _create_resources(self) -> None:
         import boto3
+        from magpie.moto_world import create_bus, create_idempotency_table, create_twitter_secret
 
-        boto3.client("secretsmanager").create_secret(
-            Name="TwitterSecret",
-            SecretString=json.dumps(
-                {
-                    "ApiKey": "k",
-                    "ApiSecret": CONSUMER_SECRET,
-                    "AccessToken": "t",
-                    "AccessTokenSecret": "ts",
-                }
-            ),
-        )
-        boto3.client("dynamodb").create_table(
-            TableName="magpie-idempotency",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        boto3.client("events").create_event_bus(Name="magpie")
+        create_twitter_secret(CONSUMER_SECRET)
+        create_idempotency_table("magpie-idempotency")
+        create_bus("magpie", tap=None)
         boto3.client("s3").create_bucket(Bucket="magpie-media")
         boto3.client("sns").create_topic(Name=ALERT_TOPIC)
         self.meter.reset()  # setting up is not part of the bill

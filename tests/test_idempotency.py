@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-import boto3
 import pytest
+from magpie.moto_world import create_idempotency_table
 from moto import mock_aws
 
 from chalicelib.idempotency import (
@@ -22,12 +22,7 @@ def store(request, tmp_path, aws_credentials):
         yield PowertoolsIdempotency(lambda: sqlite_persistence_layer(tmp_path / "idem.sqlite3"))
         return
     with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName="idem",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_idempotency_table("idem")
         yield PowertoolsIdempotency(lambda: dynamodb_persistence_layer("idem"))
 
 

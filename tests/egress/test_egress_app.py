@@ -10,6 +10,13 @@ import pytest
 import responses
 from chalice.test import Client
 from magpie.apps import load_app
+from magpie.moto_world import (
+    Tap,
+    create_bus,
+    create_idempotency_table,
+    create_queue,
+    create_twitter_secret,
+)
 from moto import mock_aws
 
 from chalicelib import backend
@@ -26,34 +33,15 @@ TABLE = "magpie-idempotency"
 BUCKET = "magpie-media"
 
 
-class Queue:
-    def __init__(self, sqs, name: str) -> None:
-        self.sqs = sqs
-        self.url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        self.arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-
-    def drain(self) -> list[dict]:
-        out = []
-        while messages := self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            for message in messages:
-                out.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-        return out
-
-
 class Aws:
-    def __init__(self, tap: Queue, alerts: Queue) -> None:
+    def __init__(self, tap: Tap, alerts: Tap) -> None:
         self.tap, self.alerts = tap, alerts
 
 
 @pytest.fixture
 def aws(aws_credentials, monkeypatch):
     with mock_aws():
-        sns, sqs, events = boto3.client("sns"), boto3.client("sqs"), boto3.client("events")
+        sns = boto3.client("sns")
         topic = sns.create_topic(Name="magpie-alerts")["TopicArn"]
         env = {
             "MAGPIE_BACKEND": "aws",
@@ -67,29 +55,12 @@ def aws(aws_credentials, monkeypatch):
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         backend.reset()
-        boto3.client("secretsmanager").create_secret(
-            Name="TwitterSecret",
-            SecretString=json.dumps(
-                {"ApiKey": "k", "ApiSecret": "s", "AccessToken": "t", "AccessTokenSecret": "ts"}
-            ),
-        )
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_twitter_secret("s")
+        create_idempotency_table(TABLE)
         boto3.client("s3").create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
         )
-        events.create_event_bus(Name="magpie")
-        tap, alerts = Queue(sqs, "tap"), Queue(sqs, "alerts")
-        events.put_rule(
-            Name="tap",
-            EventBusName="magpie",
-            EventPattern=json.dumps({"source": [{"prefix": "magpie."}]}),
-        )
-        events.put_targets(Rule="tap", EventBusName="magpie", Targets=[{"Id": "q", "Arn": tap.arn}])
+        tap, alerts = create_bus("magpie"), create_queue("alerts")
         sns.subscribe(
             TopicArn=topic,
             Protocol="sqs",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from magpie.moto_world import create_idempotency_table
 from moto import mock_aws
 
 from chalicelib.egress.guards import (
@@ -41,12 +42,7 @@ def store_and_clock(request, tmp_path, aws_credentials):
         return
     with mock_aws():
         client = boto3.client("dynamodb")
-        client.create_table(
-            TableName="magpie-idempotency",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_idempotency_table("magpie-idempotency")
         yield DynamoDbGuardStore(client, "magpie-idempotency", clock=clock), clock
 
 

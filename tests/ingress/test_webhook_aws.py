@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 from chalice.test import Client
 from magpie.apps import load_app
+from magpie.moto_world import create_bus, create_idempotency_table, create_twitter_secret
 from moto import mock_aws
 
 from chalicelib import backend
@@ -30,56 +30,11 @@ def aws(aws_credentials, monkeypatch):
         monkeypatch.setenv("IDEMPOTENCY_TABLE", "magpie-idempotency")
         monkeypatch.setenv("EVENT_BUS_NAME", "magpie")
         backend.reset()
-        boto3.client("secretsmanager").create_secret(
-            Name="TwitterSecret",
-            SecretString=json.dumps(
-                {
-                    "ApiKey": "k",
-                    "ApiSecret": AWS_SECRET,
-                    "AccessToken": "t",
-                    "AccessTokenSecret": "ts",
-                }
-            ),
-        )
-        boto3.client("dynamodb").create_table(
-            TableName="magpie-idempotency",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        events = boto3.client("events")
-        events.create_event_bus(Name="magpie")
-        sqs = boto3.client("sqs")
-        queue_url = sqs.create_queue(QueueName="tap")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name="tap",
-            EventBusName="magpie",
-            EventPattern=json.dumps({"source": [{"prefix": "magpie."}]}),
-        )
-        events.put_targets(
-            Rule="tap", EventBusName="magpie", Targets=[{"Id": "sqs", "Arn": queue_arn}]
-        )
-        yield Tap(sqs, queue_url)
+        create_twitter_secret(AWS_SECRET)
+        create_idempotency_table()
+        tap = create_bus()
+        yield tap
         backend.reset()
-
-
-class Tap:
-    def __init__(self, sqs, url):
-        self.sqs, self.url = sqs, url
-
-    def drain(self) -> list[dict]:
-        out = []
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10)
-            messages = batch.get("Messages", [])
-            if not messages:
-                return out
-            for message in messages:
-                out.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @pytest.fixture
