@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
+from chalicelib.media_types import EXTENSION_BY_MIME
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_ALLOWED_HOSTS: frozenset[str] = frozenset({"pbs.twimg.com"})
@@ -57,12 +59,6 @@ _MIME_BY_FORMAT = {
 }
 # Only these decoders ever see untrusted bytes: fewer parsers, smaller attack surface.
 _PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
-EXTENSION_BY_MIME = {
-    "image/jpeg": "jpg",
-    "image/png": "png",
-    "image/gif": "gif",
-    "image/webp": "webp",
-}
 # Whitespace, control characters and backslashes have no place in a photo URL, and
 # parsers disagree about them (urllib drops tabs, browsers read "\" as "/").
 _FORBIDDEN_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\\s]")

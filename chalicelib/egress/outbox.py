@@ -21,15 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.egress.poster import PostResult, ReplyRequest, outgoing_images, outgoing_text
+from chalicelib.media_types import EXTENSION_BY_MIME
 
 log = logging.getLogger(__name__)
 
-_EXTENSIONS = {
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "image/gif": ".gif",
-    "image/webp": ".webp",
-}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -67,8 +62,8 @@ class DryRunOutbox:
     def _write_images(self, token: str, images: list[tuple[bytes, str]]) -> list[dict[str, Any]]:
         written = []
         for index, (data, media_type) in enumerate(images):
-            extension = _EXTENSIONS.get(media_type, ".bin")
-            path = self._root / "media" / f"{token}-{index}{extension}"
+            extension = EXTENSION_BY_MIME.get(media_type, "bin")
+            path = self._root / "media" / f"{token}-{index}.{extension}"
             _write_atomically(path, data)
             written.append({"path": str(path), "media_type": media_type, "bytes": len(data)})
         return written

@@ -55,6 +55,7 @@ from chalicelib.events import (
     TweetSent,
     utc_now_iso,
 )
+from chalicelib.media_types import sniff
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +65,6 @@ SKIPPED_BY_X = frozenset({"duplicate_text", "not_summoned"})
 UNTRUSTED_SOURCE = "untrusted_source"
 UNAUTHORIZED = "unauthorized"
 UNCONFIRMED = "unconfirmed"
-_MEDIA_TYPES = (
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"GIF8", "image/gif"),
-)
 
 Outcome = TweetSent | TweetFailed | ReplySkipped
 Record = dict[str, Any]  # {"detail-type": ..., "detail": {...}}: what the idempotency layer keeps
@@ -224,11 +220,9 @@ def _image_keys(command: SendTweet) -> list[str]:
 def _load_image(key: str) -> tuple[bytes, str]:
     """An annotated image from the blob store (BlobNotFound if it is missing)."""
     data = backend.blob_store().get(key)
-    for magic, media_type in _MEDIA_TYPES:
-        if data.startswith(magic):
-            return data, media_type
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return data, "image/webp"
+    media_type = sniff(data)
+    if media_type:
+        return data, media_type
     raise ValueError(f"blob {key} is not a JPEG, PNG, GIF or WebP image")
 
 

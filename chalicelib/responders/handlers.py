@@ -32,6 +32,7 @@ from chalicelib.events import (
     ReplySkipped,
     SendTweet,
 )
+from chalicelib.media_types import EXTENSION_BY_MIME, sniff
 from chalicelib.responders.annotate import annotate, is_explicit, reply_text_for_people
 from chalicelib.responders.bot_definition import FALLBACK_INTENT, load_bot_definition
 
@@ -130,9 +131,8 @@ def _annotate(image: AnalysedImage) -> _Annotated:
         blur_unknown=settings().blur_unknown_faces,
     )
     # annotate() writes PNG only for inputs with transparency, JPEG otherwise.
-    if data.startswith(b"\x89PNG"):
-        return _Annotated(data, "image/png", "png")
-    return _Annotated(data, "image/jpeg", "jpg")
+    content_type = sniff(data) or "image/jpeg"
+    return _Annotated(data, content_type, EXTENSION_BY_MIME[content_type])
 
 
 def annotated_key(original_key: str, extension: str) -> str:
