@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
@@ -23,6 +21,8 @@ from chalicelib.analysis.aws_image import (
 )
 from chalicelib.analysis.retry import CapabilityDisabled
 from chalicelib.ports import ImageAnalyser
+
+SERVICE = "rekognition"  # the client fixture (conftest.py) is for this service
 
 BUCKET = "magpie-media-123456789012"
 KEY = "media/2024/05/01/1785432109876543210-0.jpg"
@@ -203,28 +203,6 @@ def search_response(searched_box: dict[str, float], matches: bool = True) -> dic
         "FaceMatches": face_matches if matches else [],
         "FaceModelVersion": "7.0",
     }
-
-
-@pytest.fixture
-def client() -> Any:
-    return boto3.client(
-        "rekognition",
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-@pytest.fixture
-def stubber(client: Any) -> Iterator[Stubber]:
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 def make(client: Any, sleeps: list[float], **kwargs: Any) -> RekognitionImageAnalyser:

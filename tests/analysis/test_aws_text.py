@@ -6,10 +6,8 @@ request parameters, against botocore's service model."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
@@ -21,6 +19,8 @@ from chalicelib.analysis.aws_text import (
 )
 from chalicelib.analysis.retry import CapabilityDisabled
 from chalicelib.ports import TextAnalyser
+
+SERVICE = "comprehend"  # the client fixture (conftest.py) is for this service
 
 TWEET = "Jeff Bezos founded Amazon in Seattle in 1994."
 
@@ -74,28 +74,6 @@ KEY_PHRASES_RESPONSE = {
         {"Score": 0.9991, "Text": "1994", "BeginOffset": 40, "EndOffset": 44},
     ]
 }
-
-
-@pytest.fixture
-def client() -> Any:
-    return boto3.client(
-        "comprehend",
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-@pytest.fixture
-def stubber(client: Any) -> Iterator[Stubber]:
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture
