@@ -75,9 +75,15 @@ def translate(payload: Any, bot_user_id: str) -> Translation:
     """Turn one webhook delivery into raw events and the messages the bot should answer."""
     if not isinstance(payload, dict):
         raise UnsupportedPayload("a delivery must be a JSON object")
-    if isinstance(payload.get("data"), dict) and "event_type" in payload["data"]:
-        return _translate_xaa(payload["data"], bot_user_id)
-    return _translate_account_activity(payload, bot_user_id)
+    try:
+        if isinstance(payload.get("data"), dict) and "event_type" in payload["data"]:
+            return _translate_xaa(payload["data"], bot_user_id)
+        return _translate_account_activity(payload, bot_user_id)
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        # The readers below follow X's documented shapes; a signed body that breaks them
+        # (a null item, an array where an object belongs) is refused here, where its shape
+        # is known, rather than by every caller.
+        raise UnsupportedPayload(f"unexpected delivery shape ({type(exc).__name__})") from exc
 
 
 # --- Account Activity (v1.1-style) ----------------------------------------------------

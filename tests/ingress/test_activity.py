@@ -280,3 +280,16 @@ def test_x_activity_own_post_is_not_answered():
 def test_payloads_we_do_not_understand_are_refused(payload):
     with pytest.raises(UnsupportedPayload):
         translate(payload, BOT_ID)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"for_user_id": BOT_ID, "tweet_create_events": [None]},
+        {"for_user_id": BOT_ID, "direct_message_events": [[]]},
+        {"data": {"event_type": "post.mention.create", "payload": [1]}},
+    ],
+)
+def test_documented_keys_with_broken_shapes_are_refused(payload):
+    with pytest.raises(UnsupportedPayload, match="unexpected delivery shape"):
+        translate(payload, BOT_ID)
