@@ -36,9 +36,6 @@ class LocalBlobStore:
         except FileNotFoundError as exc:
             raise BlobNotFound(key) from exc
 
-    def locate(self, key: str) -> str:
-        return str(self.root / _safe_relative(key))
-
 
 class S3BlobStore:
     def __init__(self, client: Any, bucket: str) -> None:
@@ -53,6 +50,3 @@ class S3BlobStore:
             return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except self._client.exceptions.NoSuchKey as exc:
             raise BlobNotFound(key) from exc
-
-    def locate(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"

@@ -315,5 +315,3 @@ MODELS: tuple[type[_Model], ...] = (
     TweetFailed,
     ReplySkipped,
 )
-
-Envelope = dict[str, Any]

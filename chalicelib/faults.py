@@ -201,10 +201,6 @@ class FaultyAdapter:
         self._adapter = adapter
         self._plan = plan
 
-    @property
-    def wrapped(self) -> Any:
-        return self._adapter
-
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._adapter, name)
         if name not in _METHODS[self._port] or not callable(attribute):

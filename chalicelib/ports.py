@@ -29,10 +29,6 @@ class BlobStore(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
-    def locate(self, key: str) -> str:
-        """A human-usable location: s3://bucket/key or a local file path."""
-        ...
-
 
 class IdempotencyStore(Protocol):
     """Runs `fn` at most once per key; a repeat returns the first call's result.

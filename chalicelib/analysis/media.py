@@ -27,7 +27,7 @@ import logging
 import re
 import struct
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,7 +44,6 @@ TOTAL_TIMEOUT = 30.0  # seconds for the whole fetch: a server dripping bytes can
 MAX_REDIRECTS = 3
 MAX_PIXELS = 40_000_000
 MAX_URL_LENGTH = 2048
-MIRROR_ENV = "MAGPIE_MEDIA_MIRROR"
 
 _CHUNK = 64 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -295,12 +294,6 @@ def _read_mirror(url: str, mirror_dir: Path, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise MediaRejected("too_large", f"more than {max_bytes} bytes")
     return data
-
-
-def mirror_dir_from_env(environ: Mapping[str, str]) -> Path | None:
-    """The offline mirror folder named by MAGPIE_MEDIA_MIRROR, or None when unset."""
-    value = environ.get(MIRROR_ENV, "").strip()
-    return Path(value) if value else None
 
 
 # --------------------------------------------------------------------------- decoding

@@ -110,10 +110,6 @@ class BackgroundServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/twitter"
 
-    @property
-    def dashboard_url(self) -> str:
-        return f"http://{self.host}:{self.port}/dashboard/"
-
     def __enter__(self) -> BackgroundServer:
         self._thread.start()
         return self

@@ -76,9 +76,6 @@ class MemoryBlobStore:
     def get(self, key: str) -> bytes:
         return self.blobs[key][0]
 
-    def locate(self, key: str) -> str:
-        return f"memory://{key}"
-
 
 class CountingRaw(io.RawIOBase):
     """A response body served in reads, counting what was handed out; may time out."""
