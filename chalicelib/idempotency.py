@@ -7,11 +7,9 @@ Powertools is imported lazily: ingress imports this module on its cold path.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -97,29 +95,23 @@ def sqlite_persistence_layer(path: Path) -> Any:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
+    from chalicelib.sqlite_file import SqliteFile
+
     class SqlitePersistenceLayer(BasePersistenceLayer):
         """Same conditions as the DynamoDB layer: a key may be taken only if absent, expired,
         or in progress past its in-progress expiry."""
 
         def __init__(self, db_path: Path) -> None:
             super().__init__()
-            self._path = db_path
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, status TEXT,"
-                    " expiration INTEGER, in_progress_expiration INTEGER, data TEXT,"
-                    " validation TEXT)"
-                )
-
-        def _connect(self) -> sqlite3.Connection:
-            db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA synchronous=FULL")
-            return db
+            self._connect = SqliteFile(
+                db_path,
+                "CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, status TEXT,"
+                " expiration INTEGER, in_progress_expiration INTEGER, data TEXT,"
+                " validation TEXT)",
+            ).connect
 
         def _get_record(self, idempotency_key: str) -> DataRecord:
-            with closing(self._connect()) as db:
+            with self._connect() as db:
                 row = db.execute(
                     "SELECT status, expiration, in_progress_expiration, data, validation"
                     " FROM idempotency WHERE id = ?",
@@ -138,7 +130,7 @@ def sqlite_persistence_layer(path: Path) -> Any:
 
         def _put_record(self, data_record: DataRecord) -> None:
             now = time.time()
-            with closing(self._connect()) as db:
+            with self._connect() as db:
                 db.execute("BEGIN IMMEDIATE")
                 row = db.execute(
                     "SELECT status, expiration, in_progress_expiration FROM idempotency"
@@ -161,7 +153,7 @@ def sqlite_persistence_layer(path: Path) -> Any:
                 db.execute("COMMIT")
 
         def _update_record(self, data_record: DataRecord) -> None:
-            with closing(self._connect()) as db:
+            with self._connect() as db:
                 db.execute(
                     "UPDATE idempotency SET status = ?, expiration = ?, data = ? WHERE id = ?",
                     (
@@ -173,7 +165,7 @@ def sqlite_persistence_layer(path: Path) -> Any:
                 )
 
         def _delete_record(self, data_record: DataRecord) -> None:
-            with closing(self._connect()) as db:
+            with self._connect() as db:
                 db.execute("DELETE FROM idempotency WHERE id = ?", (data_record.idempotency_key,))
 
     return SqlitePersistenceLayer(path)

@@ -15,17 +15,16 @@ so delivery is at least once, like EventBridge's. `dead` rows are the dead-lette
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chalicelib.bus.envelope import make_envelope
 from chalicelib.events import OutgoingEvent
+from chalicelib.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -79,29 +78,8 @@ class DeadLetter:
 class LocalBusStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._threads = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-
-    @contextmanager
-    def _connect(self):
-        # One connection per thread, kept open: opening one per operation cost about six
-        # times the operation itself (bench/results/micro.json). A connection is closed when
-        # its thread ends. A failed transaction is rolled back before the connection is reused.
-        db = getattr(self._threads, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._threads.db = db
-        try:
-            yield db
-        except BaseException:
-            if db.in_transaction:
-                db.rollback()
-            raise
+        self._file = SqliteFile(path, SCHEMA)
+        self._connect = self._file.connect
 
     # --- publishing -------------------------------------------------------------------
 

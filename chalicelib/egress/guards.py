@@ -25,16 +25,15 @@ The counters live behind `GuardStore`: SQLite under MAGPIE_HOME locally, DynamoD
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from chalicelib.events import MENTION
+from chalicelib.sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
 
@@ -131,25 +130,14 @@ class SqliteGuardStore:
     """The local adapter: one SQLite file under MAGPIE_HOME, safe across threads/processes."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        self._path = path
         self._clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS author_slots"
-                " (bucket TEXT PRIMARY KEY, used INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
-            )
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS post_depths"
-                " (post_id TEXT PRIMARY KEY, depth INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
-            )
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self._path, timeout=30, isolation_level=None)) as db:
-            db.execute("PRAGMA busy_timeout=30000")
-            yield db
+        self._db = SqliteFile(
+            path,
+            "CREATE TABLE IF NOT EXISTS author_slots"
+            " (bucket TEXT PRIMARY KEY, used INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS post_depths"
+            " (post_id TEXT PRIMARY KEY, depth INTEGER NOT NULL, expires_at INTEGER NOT NULL);",
+        ).connect
 
     def take_slot(self, bucket: str, limit: int, expires_at: int) -> bool:
         with self._db() as db:
