@@ -96,9 +96,18 @@ def text_analyser() -> Any:
 
 @lru_cache(maxsize=1)
 def face_gallery() -> Any:
+    """Known faces under MAGPIE_HOME locally; on AWS a local copy of the gallery kept in
+    FACE_GALLERY_BUCKET (each Lambda container has only its own /tmp)."""
+    config = settings()
+    if config.backend == "aws":
+        from chalicelib.analysis.gallery_sync import SyncedFaceGallery
+        from chalicelib.blobs import S3BlobStore
+
+        store = S3BlobStore(aws_client("s3"), config.face_gallery_bucket)
+        return SyncedFaceGallery(store, config.home / "faces")
     from chalicelib.analysis.gallery import FaceGallery
 
-    return FaceGallery(settings().home / "faces")
+    return FaceGallery(config.home / "faces")
 
 
 @lru_cache(maxsize=1)

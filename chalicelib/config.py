@@ -8,6 +8,7 @@ when it is required and missing. Nothing is read at import time: `settings()` bu
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -88,7 +89,13 @@ class Settings:
 
     @property
     def home(self) -> Path:
-        return Path(self._get("MAGPIE_HOME", ".magpie") or ".magpie").resolve()
+        """Where local state lives. In Lambda only /tmp is writable, so on AWS the default
+        is a folder under the temporary directory (the lite profile's local models keep the
+        face gallery's copy there)."""
+        default = ".magpie"
+        if self.backend == "aws":
+            default = str(Path(tempfile.gettempdir()) / "magpie")
+        return Path(self._get("MAGPIE_HOME", default) or default).resolve()
 
     @property
     def region(self) -> str:
@@ -142,6 +149,12 @@ class Settings:
     @property
     def rekognition_collection(self) -> str | None:
         return self._get("REKOGNITION_COLLECTION_ID")
+
+    @property
+    def face_gallery_bucket(self) -> str:
+        return self.require(
+            "FACE_GALLERY_BUCKET", "the S3 bucket of the known-faces gallery (IMAGE_PROVIDER=local)"
+        )
 
     @property
     def alert_topic_arn(self) -> str:

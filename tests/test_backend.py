@@ -42,20 +42,40 @@ def test_local_analysers_and_conversation(local_env):
 
 
 def test_lite_profile_runs_local_models_on_the_aws_backend(aws_credentials, monkeypatch):
-    # The "lite" cost profile: local text models and intent matcher inside the Lambda.
-    from chalicelib.analysis.aws_image import RekognitionImageAnalyser
+    # The "lite" profile: local text and image models and the intent matcher inside Lambda,
+    # the face gallery mirrored from its S3 bucket.
+    from chalicelib.analysis.gallery_sync import SyncedFaceGallery
+    from chalicelib.analysis.local_image import LocalImageAnalyser
     from chalicelib.analysis.local_text import LocalTextAnalyser
     from chalicelib.responders.intents import LocalConversation
 
     monkeypatch.setenv("MAGPIE_BACKEND", "aws")
     monkeypatch.setenv("MEDIA_BUCKET", "magpie-media")
+    monkeypatch.setenv("FACE_GALLERY_BUCKET", "magpie-faces")
     monkeypatch.setenv("TEXT_PROVIDER", "local")
+    monkeypatch.setenv("IMAGE_PROVIDER", "local")
     monkeypatch.setenv("CONVERSATION_PROVIDER", "local")
     backend.reset()
     try:
         assert isinstance(backend.text_analyser(), LocalTextAnalyser)
         assert isinstance(backend.conversation(), LocalConversation)
-        assert isinstance(backend.image_analyser(), RekognitionImageAnalyser)
+        assert isinstance(backend.image_analyser(), LocalImageAnalyser)
+        assert isinstance(backend.face_gallery(), SyncedFaceGallery)
+    finally:
+        backend.reset()
+
+
+def test_local_images_on_aws_need_the_gallery_bucket(aws_credentials, monkeypatch):
+    from chalicelib.config import ConfigError
+
+    monkeypatch.setenv("MAGPIE_BACKEND", "aws")
+    monkeypatch.setenv("MEDIA_BUCKET", "magpie-media")
+    monkeypatch.setenv("IMAGE_PROVIDER", "local")
+    monkeypatch.delenv("FACE_GALLERY_BUCKET", raising=False)
+    backend.reset()
+    try:
+        with pytest.raises(ConfigError, match="FACE_GALLERY_BUCKET"):
+            backend.image_analyser()
     finally:
         backend.reset()
 

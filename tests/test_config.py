@@ -15,6 +15,7 @@ REQUIRED = {
     "lex_bot_alias_id": "LEX_BOT_ALIAS_ID",
     "alert_topic_arn": "ALERT_TOPIC_ARN",
     "archive_arn": "MAGPIE_ARCHIVE_ARN",
+    "face_gallery_bucket": "FACE_GALLERY_BUCKET",
 }
 
 
@@ -43,6 +44,17 @@ def test_defaults():
     assert config.replies_per_author_per_hour == 10
     assert config.blur_unknown_faces is False
     assert config.home.name == ".magpie"
+
+
+def test_home_on_aws_defaults_to_the_temporary_directory(monkeypatch, tmp_path):
+    # Lambda's task root is read-only: only /tmp (TMPDIR) can hold the gallery's copy.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    assert Settings(env={"MAGPIE_BACKEND": "aws"}).home == tmp_path.resolve() / "magpie"
+    chosen = Settings(env={"MAGPIE_BACKEND": "aws", "MAGPIE_HOME": str(tmp_path / "x")})
+    assert chosen.home == tmp_path.resolve() / "x"
 
 
 @pytest.mark.parametrize(

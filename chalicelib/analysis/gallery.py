@@ -69,6 +69,10 @@ class FaceGallery:
     def path(self) -> Path:
         return self._path
 
+    @property
+    def location(self) -> str:
+        return str(self._path)
+
     def add(self, name: str, images: Sequence[bytes]) -> int:
         """Enrol `name` from `images` (encoded bytes, each showing exactly one face) and
         return the number of faces enrolled. Adds to the person's existing faces, if any.

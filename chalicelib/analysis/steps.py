@@ -70,9 +70,13 @@ def _capability(
 
 
 def analyse_text(message: dict[str, Any]) -> dict[str, Any]:
+    """The text branch: only TEXT_CAPABILITIES run, whichever provider answers (a local
+    model switched off costs Lambda time as a paid one costs money)."""
     from chalicelib import backend
+    from chalicelib.config import settings
 
     analyser = backend.text_analyser()
+    wanted = settings().text_capabilities
     text = strip_for_analysis(str(message.get("Text", "")))
     errors: list[dict[str, Any]] = []
     result: dict[str, Any] = {"TextEntities": [], "KeyPhrases": [], "Errors": errors}
@@ -80,22 +84,22 @@ def analyse_text(message: dict[str, Any]) -> dict[str, Any]:
         # Nothing to read once mentions and links are gone: no paid call is made.
         result["Language"] = message.get("Language")
         return result
+
+    def run(name: str, fn: Callable[[], Any], default: Any) -> Any:
+        return _capability(errors, name, fn, default) if name in wanted else default
+
     language = message.get("Language")
     if language in UNDETERMINED:
-        detected = _capability(errors, "language", lambda: analyser.detect_language(text), None)
+        detected = run("language", lambda: analyser.detect_language(text), None)
         language = detected.get("LanguageCode") if detected else None
     result["Language"] = language
     lang = language or "en"
-    sentiment = _capability(errors, "sentiment", lambda: analyser.sentiment([text], lang), None)
+    sentiment = run("sentiment", lambda: analyser.sentiment([text], lang), None)
     if sentiment:
         result["TextSentiment"] = sentiment[0]["Sentiment"]
         result["SentimentScore"] = sentiment[0]["SentimentScore"]
-    result["TextEntities"] = _capability(
-        errors, "entities", lambda: analyser.entities(text, lang), []
-    )
-    result["KeyPhrases"] = _capability(
-        errors, "key_phrases", lambda: analyser.key_phrases(text, lang), []
-    )
+    result["TextEntities"] = run("entities", lambda: analyser.entities(text, lang), [])
+    result["KeyPhrases"] = run("key_phrases", lambda: analyser.key_phrases(text, lang), [])
     return result
 
 

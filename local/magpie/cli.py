@@ -203,13 +203,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_faces(args: argparse.Namespace) -> int:
-    """Enrol, list and remove known people (locally, or in the Rekognition collection)."""
+    """Enrol, list and remove known people: in the local gallery; with --aws in the gallery
+    the lite profile keeps in S3 (IMAGE_PROVIDER=local) or in the Rekognition collection."""
     from chalicelib import backend
+    from chalicelib.config import settings
     from magpie.runtime import configure_environment
 
     if args.aws:
-        return _faces_aws(args)
-    configure_environment(_home(args))
+        os.environ["MAGPIE_BACKEND"] = "aws"
+        backend.reset()
+        if settings().image_provider == "rekognition":
+            return _faces_rekognition(args)
+    else:
+        configure_environment(_home(args))
     gallery = backend.face_gallery()
     if args.action == "add":
         images = [Path(p).read_bytes() for p in args.images]
@@ -218,7 +224,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"magpie: {exc}", file=sys.stderr)
             return 2
-        print(f"enrolled {count} face(s) of {args.name}")
+        print(f"enrolled {count} face(s) of {args.name} in {gallery.location}")
     elif args.action == "remove":
         print("removed" if gallery.remove(args.name) else f"{args.name} was not enrolled")
     else:
@@ -227,7 +233,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
     return 0
 
 
-def _faces_aws(args: argparse.Namespace) -> int:
+def _faces_rekognition(args: argparse.Namespace) -> int:
     from chalicelib import backend
     from chalicelib.analysis.aws_image import enrol_known_face
     from chalicelib.config import ConfigError, settings
@@ -328,7 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     faces = sub.add_parser("faces", help="known people the image responder can name")
-    faces.add_argument("--aws", action="store_true", help="use the Rekognition collection")
+    faces.add_argument(
+        "--aws",
+        action="store_true",
+        help="the deployed gallery: in FACE_GALLERY_BUCKET with IMAGE_PROVIDER=local, "
+        "else the Rekognition collection",
+    )
     faces_sub = faces.add_subparsers(dest="action", required=True)
     add = faces_sub.add_parser("add", help="enrol a person from one or more photos")
     add.add_argument("name")

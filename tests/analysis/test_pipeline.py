@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import shutil
 
@@ -75,6 +76,33 @@ def test_language_is_detected_only_when_x_says_und(local_env):
     french = "Bonjour, je voudrais une blague sur les chats, s'il vous plaît."
     assert steps.analyse_text(message(french, language="und"))["Language"] == "fr"
     assert steps.analyse_text(message(french, language="es"))["Language"] == "es"
+
+
+class CountingAnalyser:
+    """The real local analyser, counting which of its models ran."""
+
+    def __init__(self, analyser) -> None:
+        self.analyser, self.calls = analyser, []
+
+    def __getattr__(self, name):
+        def call(*args):
+            self.calls.append(name)
+            return getattr(self.analyser, name)(*args)
+
+        return call
+
+
+def test_only_the_configured_text_capabilities_run_on_the_local_models(local_env, monkeypatch):
+    monkeypatch.setenv("TEXT_CAPABILITIES", "sentiment")
+    backend.reset()
+    counting = CountingAnalyser(backend.text_analyser())
+    # Cached like the real factory: backend.reset() clears it at teardown.
+    monkeypatch.setattr(backend, "text_analyser", functools.cache(lambda: counting))
+    text = steps.analyse_text(message("Jeff Bezos founded Amazon in Seattle.", language="und"))
+    assert counting.calls == ["sentiment"]  # no language detection, no spaCy
+    assert text["TextEntities"] == [] and text["KeyPhrases"] == []
+    assert text["TextSentiment"] in {"POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED"}
+    assert text["Errors"] == []
 
 
 def test_negative_message_is_negative(local_env):

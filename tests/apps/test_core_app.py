@@ -127,3 +127,45 @@ def test_analyse_text_on_aws_calls_only_the_enabled_capabilities(aws_backend, cl
     assert text["TextSentiment"] == "POSITIVE"
     assert text["TextEntities"] == [] and text["Errors"] == []
     assert json.dumps(text)
+
+
+@pytest.fixture
+def lite_backend(aws_backend, monkeypatch):
+    """The lite profile's analysis functions: local models on the AWS backend."""
+    monkeypatch.setenv("TEXT_PROVIDER", "local")
+    monkeypatch.setenv("IMAGE_PROVIDER", "local")
+    monkeypatch.setenv("FACE_GALLERY_BUCKET", "magpie-faces")
+    monkeypatch.delenv("TEXT_CAPABILITIES")
+    backend.reset()
+    boto3.client("s3").create_bucket(
+        Bucket="magpie-faces", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+
+
+def test_lite_analysis_steps_answer_with_local_models_and_the_s3_gallery(
+    lite_backend, client, monkeypatch, tmp_path
+):
+    from magpie.cli import main
+
+    from tests.analysis.images import astronaut, jpeg_bytes
+
+    photo = jpeg_bytes(astronaut())
+    known = tmp_path / "collins.jpg"
+    known.write_bytes(photo)
+    # An administrator enrols her into the bucket, as on a deployed lite stack ...
+    monkeypatch.setenv("MAGPIE_HOME", str(tmp_path / "admin"))
+    backend.reset()
+    assert main(["faces", "--aws", "add", "Eileen Collins", str(known)]) == 0
+    # ... and a Lambda container with its own /tmp copy recognises her.
+    monkeypatch.setenv("MAGPIE_HOME", str(tmp_path / "lambda"))
+    backend.reset()
+    boto3.client("s3").put_object(Bucket="magpie-media", Key="media/300/0.jpg", Body=photo)
+    # Stubbers with nothing queued: any Comprehend or Rekognition call would raise.
+    with Stubber(backend.aws_client("comprehend")), Stubber(backend.aws_client("rekognition")):
+        text = invoke(client, "analyse_text", MESSAGE)
+        image = invoke(client, "analyse_image", {"Key": "media/300/0.jpg", "Url": "u"})
+    assert text["TextSentiment"] == "POSITIVE"
+    assert text["Errors"] == [] and image["Errors"] == []
+    (celebrity,) = image["Analysis"]["CelebrityFaces"]
+    assert celebrity["Name"] == "Eileen Collins"
+    assert any(label["Name"] == "Person" for label in image["Analysis"]["Labels"])
