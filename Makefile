@@ -22,8 +22,8 @@ CDK_OFFLINE := AWS_DEFAULT_REGION=us-east-1 CDK_DEFAULT_ACCOUNT=123456789012 \
 # The dashboard's browser test drives Debian's Chromium through its chromedriver.
 CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: demo test test-fast lint format clean eval-sentiment synth bootstrap deploy bench \
-	bench-quick loadtest audit
+.PHONY: demo test test-fast lint format clean eval-sentiment synth synth-lite bootstrap deploy \
+	bench bench-quick loadtest audit
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ eval-sentiment: $(STAMP)
 ## Synthesize the whole stack offline into infra/cdk.out (cdk-nag or template findings fail it).
 synth: $(STAMP) $(CDK)
 	cd infra && $(CDK_OFFLINE) $(CDK_PATH) ../$(CDK) synth --strict --quiet --no-notices
+
+## The same for the lite profile: the local models in container-image Lambdas, no Comprehend,
+## Rekognition or Lex. Stages the image's build context only; `cdk deploy` builds the image.
+synth-lite: $(STAMP) $(CDK)
+	cd infra && $(CDK_OFFLINE) $(CDK_PATH) ../$(CDK) synth --strict --quiet --no-notices \
+	  --context magpie:profile=lite
 
 ## Once per AWS account and region.
 bootstrap: $(STAMP) $(CDK)

@@ -204,6 +204,39 @@ class ChaliceApp(Construct):
             self.chalice.add_environment_variable(key, value, self.logical_ids[name])
         self.environment.setdefault(name, {}).update(variables)
 
+    def unset_environment(self, name: str, keys: list[str]) -> None:
+        """Drop variables the `prod` stage declares (as placeholders) that the function,
+        as this stack deploys it, does not use."""
+        resource = self.function_resource(name)
+        for key in keys:
+            resource.add_property_deletion_override(f"Environment.Variables.{key}")
+            self.environment.get(name, {}).pop(key, None)
+
+    def use_container_image(
+        self,
+        name: str,
+        *,
+        image_uri: str,
+        command: list[str],
+        memory_mb: int,
+        timeout_seconds: int,
+        architecture: str = "x86_64",
+    ) -> None:
+        """Run the function from a container image instead of Chalice's zip.
+
+        SAM's image functions take PackageType Image and an ImageUri (passed through, so a
+        token works) and refuse CodeUri, Handler, Runtime and Layers; the handler becomes the
+        image's command. Everything else Chalice declared (role, log group, tags) stays."""
+        resource = self.function_resource(name)
+        for chalice_zip_property in ("CodeUri", "Handler", "Runtime", "Layers"):
+            resource.add_property_deletion_override(chalice_zip_property)
+        resource.add_property_override("PackageType", "Image")
+        resource.add_property_override("ImageUri", image_uri)
+        resource.add_property_override("ImageConfig", {"Command": list(command)})
+        resource.add_property_override("MemorySize", memory_mb)
+        resource.add_property_override("Timeout", timeout_seconds)
+        resource.add_property_override("Architectures", [architecture])
+
     def set_async_dead_letter_queue(self, name: str, queue_arn: str) -> None:
         """Failed asynchronous invocations (after Lambda's own retries) land in the queue."""
         self.function_resource(name).add_property_override(

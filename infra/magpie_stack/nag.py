@@ -39,20 +39,22 @@ def suppress(stack: MagpieStack) -> None:
             "an alarm to the alert topic.",
         )
 
-    ack(
-        core.roles["analyse_text"],
-        NAG + "IAM5[Resource::*]",
-        "Comprehend's DetectDominantLanguage, DetectSentiment, BatchDetectSentiment, "
-        "DetectEntities and DetectKeyPhrases take text, not a resource: they support no "
-        "resource-level permissions (Service Authorization Reference, Amazon Comprehend).",
-    )
-    ack(
-        core.roles["analyse_image"],
-        NAG + "IAM5[Resource::*]",
-        "Rekognition's DetectLabels, DetectText, DetectModerationLabels and "
-        "RecognizeCelebrities analyse an image, not a resource, and support no resource-level "
-        "permissions; SearchFacesByImage is scoped to the configured collection.",
-    )
+    if stack.profile == "full":  # lite calls neither service (lite.py)
+        ack(
+            core.roles["analyse_text"],
+            NAG + "IAM5[Resource::*]",
+            "Comprehend's DetectDominantLanguage, DetectSentiment, BatchDetectSentiment, "
+            "DetectEntities and DetectKeyPhrases take text, not a resource: they support no "
+            "resource-level permissions (Service Authorization Reference, Amazon Comprehend).",
+        )
+        ack(
+            core.roles["analyse_image"],
+            NAG + "IAM5[Resource::*]",
+            "Rekognition's DetectLabels, DetectText, DetectModerationLabels and "
+            "RecognizeCelebrities analyse an image, not a resource, and support no "
+            "resource-level permissions; SearchFacesByImage is scoped to the configured "
+            "collection.",
+        )
 
     media_reason = (
         "Object-level access to the media/ prefix of the media bucket (one key per "
@@ -95,9 +97,17 @@ def suppress(stack: MagpieStack) -> None:
         )
     ack(
         machine,
+        NAG + "SF1",
+        "Logged at level ERROR, not ALL: a failing execution still logs its errors and, with "
+        "execution data, the input of its Fail state (the message and the failure), which "
+        "is what debugging needs; successes log nothing. Level ALL with execution data made "
+        "CloudWatch Logs about $12 of the $16 per million messages.",
+    )
+    ack(
+        machine,
         NAG + "SF2",
-        "No X-Ray: every state of the Express workflow is logged at level ALL with its "
-        "input and output, and tracing would need a wildcard xray:* grant.",
+        "No X-Ray: the Express workflow logs every failure (level ERROR, with execution "
+        "data), and tracing would need a wildcard xray:* grant.",
     )
 
     ack(

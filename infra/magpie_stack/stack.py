@@ -5,6 +5,10 @@ adds what Chalice cannot declare: the custom bus and who may publish on it, the 
 logs, metrics, dashboard and alarms, the analysis state machine, the alert topic and its
 rules, the Lex bot, the buckets, the idempotency table, the data lake, the dead-letter
 queues, and one least-privilege role per function.
+
+`profile` (CDK context `magpie:profile`) picks the AI providers: `full` (default) uses
+Comprehend, Rekognition and Lex; `lite` runs the local models in container-image functions
+and deploys no Lex bot (lite.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -35,6 +40,14 @@ from magpie_stack.chalice_apps import ChaliceApp
 from magpie_stack.lake import DataLake, secure_bucket
 from magpie_stack.layers import powertools_layer
 from magpie_stack.lex import LexBot
+from magpie_stack.lite import (
+    DEFAULT_PROFILE,
+    FACE_GALLERY_KEY,
+    LITE_FUNCTIONS,
+    LITE_RESPONDER_ENVIRONMENT,
+    resolve_profile,
+    stage_docker_context,
+)
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 ALERT_TOPIC_NAME = "magpie-alerts"  # the core app's on_sns_message(topic=...) names it too
@@ -90,9 +103,12 @@ class MagpieStack(cdk.Stack):
         *,
         repo_root: Path,
         build_dir: Path,
+        profile: str = DEFAULT_PROFILE,
         **kwargs: object,
     ) -> None:
+        self.profile = resolve_profile(profile)  # before any packaging: fail fast
         super().__init__(scope, construct_id, **kwargs)
+        lite = self.profile == "lite"
         self.template_options.description = (
             "Magpie: a serverless, event-driven bot for X (four Chalice apps on one bus)"
         )
@@ -131,21 +147,22 @@ class MagpieStack(cdk.Stack):
             no_echo=True,
             description="Optional Slack-compatible webhook that alerts are forwarded to",
         )
-        collection_id = cdk.CfnParameter(
-            self,
-            "RekognitionCollectionId",
-            type="String",
-            default="",
-            allowed_pattern=r"^[a-zA-Z0-9_.\-]*$",
-            description="Optional Rekognition face collection of known people",
-        )
-        has_collection = cdk.CfnCondition(
-            self,
-            "HasCollection",
-            expression=cdk.Fn.condition_not(
-                cdk.Fn.condition_equals(collection_id.value_as_string, "")
-            ),
-        )
+        if not lite:  # lite matches faces against its own gallery, not a collection
+            collection_id = cdk.CfnParameter(
+                self,
+                "RekognitionCollectionId",
+                type="String",
+                default="",
+                allowed_pattern=r"^[a-zA-Z0-9_.\-]*$",
+                description="Optional Rekognition face collection of known people",
+            )
+            has_collection = cdk.CfnCondition(
+                self,
+                "HasCollection",
+                expression=cdk.Fn.condition_not(
+                    cdk.Fn.condition_equals(collection_id.value_as_string, "")
+                ),
+            )
 
         # --- dead letters, storage --------------------------------------------------------
         self.rule_dead_letters = sqs.Queue(
@@ -196,6 +213,19 @@ class MagpieStack(cdk.Stack):
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                 )
             ],
+        )
+        # lite: the known-faces gallery (`magpie faces --aws` writes it, analyse_image reads
+        # it). Versioned, so an enrolment that went wrong can be undone; never expires.
+        self.faces = (
+            secure_bucket(
+                self,
+                "Faces",
+                versioned=True,
+                server_access_logs_bucket=self.access_logs,
+                server_access_logs_prefix="faces/",
+            )
+            if lite
+            else None
         )
         self.idempotency = dynamodb.Table(
             self,
@@ -297,60 +327,63 @@ class MagpieStack(cdk.Stack):
         # core: the analysis steps, the alert fan-out, Lex fulfilment
         core.set_environment("download_media", {"MEDIA_BUCKET": self.media.bucket_name})
         allow(core, "download_media", ["s3:PutObject"], [media_objects])
-        core.set_environment("analyse_text", {})
-        allow(
-            core,
-            "analyse_text",
-            [
-                "comprehend:DetectDominantLanguage",
-                "comprehend:DetectSentiment",
-                "comprehend:BatchDetectSentiment",
-                "comprehend:DetectEntities",
-                "comprehend:DetectKeyPhrases",
-            ],
-            ["*"],
-        )
-        core.set_environment(
-            "analyse_image",
-            {
-                "MEDIA_BUCKET": self.media.bucket_name,
-                "REKOGNITION_COLLECTION_ID": collection_id.value_as_string,
-            },
-        )
-        allow(core, "analyse_image", ["s3:GetObject"], [media_objects])
-        allow(
-            core,
-            "analyse_image",
-            [
-                "rekognition:DetectLabels",
-                "rekognition:DetectText",
-                "rekognition:DetectModerationLabels",
-                "rekognition:RecognizeCelebrities",
-            ],
-            ["*"],
-        )
-        core.roles["analyse_image"].add_to_policy(
-            iam.PolicyStatement(
-                actions=["rekognition:SearchFacesByImage"],
-                resources=[
-                    cdk.Token.as_string(
-                        cdk.Fn.condition_if(
-                            has_collection.logical_id,
-                            self.format_arn(
-                                service="rekognition",
-                                resource="collection",
-                                resource_name=collection_id.value_as_string,
-                            ),
-                            self.format_arn(
-                                service="rekognition",
-                                resource="collection",
-                                resource_name="no-collection-configured",
-                            ),
-                        )
-                    )
+        if lite:
+            self._lite_analysis(core, repo_root, build_dir, media_objects)
+        else:
+            core.set_environment("analyse_text", {})
+            allow(
+                core,
+                "analyse_text",
+                [
+                    "comprehend:DetectDominantLanguage",
+                    "comprehend:DetectSentiment",
+                    "comprehend:BatchDetectSentiment",
+                    "comprehend:DetectEntities",
+                    "comprehend:DetectKeyPhrases",
                 ],
+                ["*"],
             )
-        )
+            core.set_environment(
+                "analyse_image",
+                {
+                    "MEDIA_BUCKET": self.media.bucket_name,
+                    "REKOGNITION_COLLECTION_ID": collection_id.value_as_string,
+                },
+            )
+            allow(core, "analyse_image", ["s3:GetObject"], [media_objects])
+            allow(
+                core,
+                "analyse_image",
+                [
+                    "rekognition:DetectLabels",
+                    "rekognition:DetectText",
+                    "rekognition:DetectModerationLabels",
+                    "rekognition:RecognizeCelebrities",
+                ],
+                ["*"],
+            )
+            core.roles["analyse_image"].add_to_policy(
+                iam.PolicyStatement(
+                    actions=["rekognition:SearchFacesByImage"],
+                    resources=[
+                        cdk.Token.as_string(
+                            cdk.Fn.condition_if(
+                                has_collection.logical_id,
+                                self.format_arn(
+                                    service="rekognition",
+                                    resource="collection",
+                                    resource_name=collection_id.value_as_string,
+                                ),
+                                self.format_arn(
+                                    service="rekognition",
+                                    resource="collection",
+                                    resource_name="no-collection-configured",
+                                ),
+                            )
+                        )
+                    ],
+                )
+            )
         core.set_environment("publish_analysis", bus_env)
         core.set_environment("publish_analysis_failed", bus_env)
         core.set_environment("lex_fulfilment", {})
@@ -380,26 +413,38 @@ class MagpieStack(cdk.Stack):
             ingress, "api_handler", ["secretsmanager:GetSecretValue"], [twitter_secret.secret_arn]
         )
 
-        # Lex, whose alias calls core's lex_fulfilment
-        self.lex = LexBot(
-            self,
-            "Lex",
-            bot_file=repo_root / "chalicelib" / "responders" / "bot.json",
-            fulfilment=core.imported_function("lex_fulfilment"),
-            fulfilment_name_ref=core.function_name_ref("lex_fulfilment"),
+        # Lex, whose alias calls core's lex_fulfilment. lite has no bot: text_responder
+        # matches bot.json's intents itself and lex_fulfilment, still deployed with the
+        # core app, is never invoked (nothing may invoke it).
+        self.lex = (
+            None
+            if lite
+            else LexBot(
+                self,
+                "Lex",
+                bot_file=repo_root / "chalicelib" / "responders" / "bot.json",
+                fulfilment=core.imported_function("lex_fulfilment"),
+                fulfilment_name_ref=core.function_name_ref("lex_fulfilment"),
+            )
         )
 
         # responders
-        responders.set_environment(
-            "text_responder",
-            {
-                **bus_env,
-                "LEX_BOT_ID": self.lex.bot_id,
-                "LEX_BOT_ALIAS_ID": self.lex.alias_id,
-                "LEX_LOCALE_ID": self.lex.locales[0],
-            },
-        )
-        allow(responders, "text_responder", ["lex:RecognizeText"], [self.lex.alias_arn])
+        if self.lex is None:
+            responders.set_environment("text_responder", {**bus_env, **LITE_RESPONDER_ENVIRONMENT})
+            responders.unset_environment(
+                "text_responder", ["LEX_BOT_ID", "LEX_BOT_ALIAS_ID", "LEX_LOCALE_ID"]
+            )
+        else:
+            responders.set_environment(
+                "text_responder",
+                {
+                    **bus_env,
+                    "LEX_BOT_ID": self.lex.bot_id,
+                    "LEX_BOT_ALIAS_ID": self.lex.alias_id,
+                    "LEX_LOCALE_ID": self.lex.locales[0],
+                },
+            )
+            allow(responders, "text_responder", ["lex:RecognizeText"], [self.lex.alias_arn])
         responders.set_environment(
             "image_responder", {**bus_env, "MEDIA_BUCKET": self.media.bucket_name}
         )
@@ -514,6 +559,53 @@ class MagpieStack(cdk.Stack):
         self._alarms_and_dashboard()
         self._outputs(secret_name)
         nag.suppress(self)
+
+    def _lite_analysis(
+        self, core: ChaliceApp, repo_root: Path, build_dir: Path, media_objects: str
+    ) -> None:
+        """analyse_text and analyse_image as container-image functions with the local
+        models: no Comprehend or Rekognition permission; the image step reads the media
+        and the one gallery object of the faces bucket."""
+        assert self.faces is not None
+        # The build context is staged now, built by `cdk deploy` (infra/lite/Dockerfile).
+        self.analysis_image = ecr_assets.DockerImageAsset(
+            self,
+            "LiteAnalysisImage",
+            directory=str(stage_docker_context(repo_root, build_dir / "lite-image")),
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            display_name="Magpie lite analysis (local models)",
+        )
+        for name, spec in LITE_FUNCTIONS.items():
+            core.use_container_image(
+                name,
+                image_uri=self.analysis_image.image_uri,
+                command=spec["command"],
+                memory_mb=spec["memory_mb"],
+                timeout_seconds=spec["timeout_seconds"],
+                architecture=spec["architecture"],
+            )
+        core.set_environment("analyse_text", LITE_FUNCTIONS["analyse_text"]["environment"])
+        core.set_environment(
+            "analyse_image",
+            {
+                **LITE_FUNCTIONS["analyse_image"]["environment"],
+                "MEDIA_BUCKET": self.media.bucket_name,
+                "FACE_GALLERY_BUCKET": self.faces.bucket_name,
+            },
+        )
+        core.unset_environment("analyse_image", ["REKOGNITION_COLLECTION_ID"])
+        core.roles["analyse_image"].add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[media_objects, self.faces.arn_for_objects(FACE_GALLERY_KEY)],
+            )
+        )
+        # Without ListBucket, S3 answers a GetObject of a missing key with 403, not 404: the
+        # gallery before anyone is enrolled would read as a failure, not as "nobody known".
+        # The bucket holds only the gallery, so listing it reveals nothing more.
+        core.roles["analyse_image"].add_to_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.faces.bucket_arn])
+        )
 
     def _alarms_and_dashboard(self) -> None:
         five = cdk.Duration.minutes(5)
@@ -637,9 +729,16 @@ class MagpieStack(cdk.Stack):
             "MediaBucketName": self.media.bucket_name,
             "IdempotencyTableName": self.idempotency.table_name,
             "AlertTopicArn": self.topic.topic_arn,
-            "LexBotId": self.lex.bot_id,
-            "LexBotAliasId": self.lex.alias_id,
-            "LexLocaleId": self.lex.locales[0],
+            **(
+                {
+                    "LexBotId": self.lex.bot_id,
+                    "LexBotAliasId": self.lex.alias_id,
+                    "LexLocaleId": self.lex.locales[0],
+                }
+                if self.lex is not None
+                else {}
+            ),
+            **({"FacesBucketName": self.faces.bucket_name} if self.faces is not None else {}),
             "StateMachineArn": self.analysis.state_machine.state_machine_arn,
             "DataLakeBucketName": self.lake.bucket.bucket_name,
             "AthenaWorkGroup": self.lake.workgroup.ref,

@@ -1,8 +1,10 @@
 """The stack, synthesized once per test session by the CDK CLI (`cdk synth --strict`).
 
-Every infra test shares the one synthesized template. The synth runs offline: the CLI from
-node_modules (`npm ci`), the Chalice apps packaged into a temporary build folder, and
-cdk-nag's AwsSolutions checks failing the synth on any finding not acknowledged.
+Every infra test shares the one synthesized template of its profile: `synth` is the `full`
+profile (the default), `lite_synth` the `lite` one (`--context magpie:profile=lite`). Each
+synth runs offline: the CLI from node_modules (`npm ci`), the Chalice apps packaged into a
+temporary build folder, and cdk-nag's AwsSolutions checks failing the synth on any finding
+not acknowledged.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Synth:
     seconds: float
     output: str
     template: dict[str, Any] = field(repr=False)
+    profile: str = "full"
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -65,7 +68,9 @@ class Synth:
         return json.loads((self.outdir / "validation-report.json").read_text())
 
 
-def run_cdk_synth(outdir: Path, build_dir: Path) -> subprocess.CompletedProcess[str]:
+def run_cdk_synth(
+    outdir: Path, build_dir: Path, profile: str = "full"
+) -> subprocess.CompletedProcess[str]:
     if not CDK.exists():
         pytest.fail("the CDK CLI is missing: run `npm ci` at the repository root (make does)")
     env = {
@@ -80,7 +85,18 @@ def run_cdk_synth(outdir: Path, build_dir: Path) -> subprocess.CompletedProcess[
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     return subprocess.run(
-        [str(CDK), "synth", "--strict", "--quiet", "--no-notices", "--output", str(outdir)],
+        [
+            str(CDK),
+            "synth",
+            "--strict",
+            "--quiet",
+            "--no-notices",
+            # Named even for `full`: a profile set in cdk.json must not change these tests.
+            "--context",
+            f"magpie:profile={profile}",
+            "--output",
+            str(outdir),
+        ],
         cwd=INFRA,
         env=env,
         capture_output=True,
@@ -108,22 +124,24 @@ def packaging_lock(tmp_path_factory) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory) -> Synth:
-    """Synthesized once per test run, even under pytest-xdist: the first worker synthesizes,
-    the others wait for it and read the same cloud assembly."""
-    reuse = os.environ.get("MAGPIE_TEST_CDK_OUT")  # a developer's shortcut: an earlier synth
+def session_synth(tmp_path_factory, profile: str) -> Synth:
+    """One profile synthesized once per test run, even under pytest-xdist: the first worker
+    synthesizes, the others wait for it and read the same cloud assembly."""
+    # A developer's shortcut: an earlier synth (MAGPIE_TEST_CDK_OUT, MAGPIE_TEST_CDK_OUT_LITE).
+    reuse = os.environ.get("MAGPIE_TEST_CDK_OUT" + ("" if profile == "full" else "_LITE"))
     if reuse:
         outdir = Path(reuse)
         template = json.loads((outdir / f"{STACK}.template.json").read_text())
-        return Synth(outdir, outdir, 0.0, "", template)
-    base = shared_dir(tmp_path_factory) / "magpie-synth"
+        return Synth(outdir, outdir, 0.0, "", template, profile)
+    name = "magpie-synth" if profile == "full" else f"magpie-synth-{profile}"
+    base = shared_dir(tmp_path_factory) / name
     outdir, build_dir, record = base / "cdk.out", base / "build", base / "synth.json"
+    # Also one synth at a time: both package the same apps (the lock's reason).
     with packaging_lock(tmp_path_factory):
         if not record.exists():
             base.mkdir(parents=True, exist_ok=True)
             started = time.monotonic()
-            result = run_cdk_synth(outdir, build_dir)
+            result = run_cdk_synth(outdir, build_dir, profile)
             output = result.stdout + result.stderr
             record.write_text(
                 json.dumps(
@@ -136,6 +154,27 @@ def synth(tmp_path_factory) -> Synth:
             )
         done = json.loads(record.read_text())
     if done["returncode"] != 0:
-        pytest.fail(f"cdk synth --strict failed ({done['returncode']}):\n{done['output'][-6000:]}")
+        pytest.fail(
+            f"cdk synth --strict ({profile}) failed ({done['returncode']}):\n"
+            f"{done['output'][-6000:]}"
+        )
     template = json.loads((outdir / f"{STACK}.template.json").read_text())
-    return Synth(outdir, build_dir, done["seconds"], done["output"], template)
+    return Synth(outdir, build_dir, done["seconds"], done["output"], template, profile)
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory) -> Synth:
+    """The `full` profile (Comprehend, Rekognition, Lex)."""
+    return session_synth(tmp_path_factory, "full")
+
+
+@pytest.fixture(scope="session")
+def lite_synth(tmp_path_factory) -> Synth:
+    """The `lite` profile (the local models in container-image functions, no Lex)."""
+    return session_synth(tmp_path_factory, "lite")
+
+
+@pytest.fixture(params=["full", "lite"])
+def each_synth(request) -> Synth:
+    """Either profile, for what must hold in both (cdk-nag, cfn-lint, least privilege)."""
+    return request.getfixturevalue("synth" if request.param == "full" else "lite_synth")

