@@ -76,16 +76,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "images": "rekognition",
     },
     "lite": {
-        "label": "Magpie lite (local sentiment and intent matcher in Lambda; Rekognition faces)",
-        "TEXT_CAPABILITIES": "sentiment",
-        "IMAGE_CAPABILITIES": "faces",
-        "collection": True,
-        "text": "local",
-        "conversation": "local",
-        "images": "rekognition",
-    },
-    "lite-local-images": {
-        "label": "Magpie lite, no AI services (local sentiment, intents and dlib faces in Lambda)",
+        "label": "Magpie lite, no AI services "
+        "(local sentiment, intents and dlib faces with the known-faces gallery in Lambda)",
         "TEXT_CAPABILITIES": "sentiment",
         "IMAGE_CAPABILITIES": "faces",
         "collection": False,
@@ -93,7 +85,24 @@ PROFILES: dict[str, dict[str, Any]] = {
         "conversation": "local",
         "images": "local",
     },
+    "lite-rekognition-faces": {
+        "label": "Magpie lite text, Rekognition faces "
+        "(local sentiment and intents in Lambda; celebrities and known faces on Rekognition)",
+        "TEXT_CAPABILITIES": "sentiment",
+        "IMAGE_CAPABILITIES": "faces",
+        "collection": True,
+        "text": "local",
+        "conversation": "local",
+        "images": "rekognition",
+    },
 }
+# The providers each profile's "text"/"conversation"/"images" choose (chalicelib/config.py).
+PROVIDER_VARIABLES = {
+    "text": "TEXT_PROVIDER",
+    "conversation": "CONVERSATION_PROVIDER",
+    "images": "IMAGE_PROVIDER",
+}
+FACES_BUCKET = "magpie-faces"
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +134,32 @@ def chalice_memory(app_dir: Path, function: str, stage: str = "prod") -> int:
         if "lambda_memory_size" in scope:
             return int(scope["lambda_memory_size"])
     return 128
+
+
+def lite_image_functions() -> dict[str, dict[str, Any]]:
+    """The container-image functions of the stack's lite profile, with their memory
+    (infra/magpie_stack/lite.py: the one place the deployed sizes are written)."""
+    import sys
+
+    infra = str(ROOT / "infra")
+    if infra not in sys.path:
+        sys.path.insert(0, infra)
+    from magpie_stack.lite import LITE_FUNCTIONS
+
+    return LITE_FUNCTIONS
+
+
+# Which of a profile's providers moves a core function into the lite container image.
+LOCAL_MODEL_FUNCTIONS = {"analyse_text": "text", "analyse_image": "images"}
+
+
+def function_memory(profile: dict[str, Any], app: str, function: str) -> int:
+    """The memory the function is deployed with in this profile: the lite image's size
+    where the profile runs local models in it, else its Chalice prod stage's."""
+    provider_key = LOCAL_MODEL_FUNCTIONS.get(function) if app == "core" else None
+    if provider_key and profile[provider_key] == "local":
+        return int(lite_image_functions()[function]["memory_mb"])
+    return chalice_memory(APP_DIRS[app], function)
 
 
 APP_DIRS = {
@@ -381,7 +416,6 @@ class AwsWorld:
         self.outcomes: dict[str, str] = {}
         self.errors: list[str] = []
         self.log_handler = _LogBytes()
-        self._swapped: dict[str, Any] = {}
 
     # --- setting up ---
 
@@ -406,6 +440,10 @@ class AwsWorld:
             "IMAGE_CAPABILITIES": self.profile["IMAGE_CAPABILITIES"],
             "LOCAL_SENTIMENT": os.environ.get("LOCAL_SENTIMENT", "e5"),
         }
+        for key, variable in PROVIDER_VARIABLES.items():
+            values[variable] = self.profile[key]
+        if self.profile["images"] == "local":
+            values["FACE_GALLERY_BUCKET"] = FACES_BUCKET
         if self.profile["collection"]:
             values["REKOGNITION_COLLECTION_ID"] = "magpie-known-faces"
         return values
@@ -424,6 +462,7 @@ class AwsWorld:
                 "AWS_PROFILE",
                 "AWS_SESSION_TOKEN",
                 "REKOGNITION_COLLECTION_ID",
+                "FACE_GALLERY_BUCKET",
                 "MAGPIE_MEDIA_MIRROR",
             )
         }
@@ -441,15 +480,12 @@ class AwsWorld:
                 self._load_apps()
                 self.canned = CannedAI(self.meter, self._invoke_fulfilment)
                 self.canned.install()
-                self._swap_providers()
                 with responses.RequestsMock(assert_all_requests_are_fired=False) as web:
                     self._web(web)
                     yield self
             finally:
                 root.removeHandler(self.log_handler)
                 self.meter.uninstall()
-                for name, original in self._swapped.items():
-                    setattr(backend, name, original)
                 _forget_powertools_parameters()
                 backend.reset()
 
@@ -462,6 +498,12 @@ class AwsWorld:
         create_bus("magpie", tap=None)
         boto3.client("s3").create_bucket(Bucket="magpie-media")
         boto3.client("sns").create_topic(Name=ALERT_TOPIC)
+        if self.profile["images"] == "local":
+            from chalicelib import backend
+
+            boto3.client("s3").create_bucket(Bucket=FACES_BUCKET)
+            enrol_known_faces(backend.face_gallery())  # `magpie faces --aws add`, once
+            backend.reset()  # the Lambdas start with a fresh copy of the gallery
         self.meter.reset()  # setting up is not part of the bill
 
     def _load_apps(self) -> None:
@@ -476,34 +518,6 @@ class AwsWorld:
             for s in event_subscriptions(["responders", "egress"])
         ]
         self.alert_rules = [compile_pattern(p).matches for p in ALERT_PATTERNS.values()]
-
-    def _swap_providers(self) -> None:
-        """lite profiles: the local providers inside the Lambdas instead of the AI services."""
-        from chalicelib import backend
-        from chalicelib.config import settings
-
-        if self.profile["text"] == "local":
-            from chalicelib.analysis.local_text import LocalTextAnalyser
-            from chalicelib.analysis.sentiment import local_sentiment
-
-            local = LocalTextAnalyser(local_sentiment(settings().local_sentiment))
-            analyser = CapabilityFilter(local, settings().text_capabilities)
-            self._swapped.setdefault("text_analyser", backend.text_analyser)
-            backend.text_analyser = _Cached(analyser)
-        if self.profile["conversation"] == "local":
-            from chalicelib.responders.intents import LocalConversation
-
-            self._swapped.setdefault("conversation", backend.conversation)
-            backend.conversation = _Cached(LocalConversation())
-        if self.profile["images"] == "local":
-            from chalicelib.analysis.local_image import LocalImageAnalyser
-
-            enrol_known_faces(backend.face_gallery())
-            self.meter.reset()
-            self._swapped.setdefault("image_analyser", backend.image_analyser)
-            backend.image_analyser = _Cached(
-                LocalImageAnalyser(backend.blob_store().get, backend.face_gallery())
-            )
 
     def _web(self, web: Any) -> None:
         meter, wait = self.meter, latency_model()["aws"]
@@ -547,7 +561,7 @@ class AwsWorld:
     # --- invoking Lambdas ---
 
     def invoke(self, app: str, function: str, handler: Any, event: Any) -> Any:
-        memory = chalice_memory(APP_DIRS[app], function)
+        memory = function_memory(self.profile, app, function)
         name = f"{app}.{function}"
         before = self.log_handler.bytes
         with self.meter.invocation(name, memory) as record:
@@ -568,11 +582,12 @@ class AwsWorld:
     def _task(self, function: str, payload: Any) -> tuple[Any, float]:
         """One Lambda task of the workflow: its result and its duration in the workflow."""
         overhead = latency_model()["stepfunctions_task_overhead_ms"]
+        errors = len(self.errors)
         result = self.invoke("core", function, getattr(self.apps["core"], function), payload)
-        # The state machine logs at level ALL with execution data (infra/magpie_stack/
-        # analysis.py): a task state's entered, scheduled, started, succeeded and exited events,
-        # its input twice and its output twice.
-        self.usage["log_bytes"] += 2 * _json_size(payload) + 2 * _json_size(result) + 5 * 300
+        # The state machine logs at level ERROR with execution data (infra/magpie_stack/
+        # analysis.py): only a failed task writes its TaskFailed event, with its input.
+        if len(self.errors) > errors:
+            self.usage["log_bytes"] += _json_size(payload) + 300
         return result, self.meter.invocations[-1].billed_ms + overhead
 
     # --- the flow ---
@@ -741,50 +756,6 @@ def map_duration(durations: list[float], concurrency: int = MAP_CONCURRENCY) -> 
 
 def _json_size(value: Any) -> int:
     return len(json.dumps(value, default=str)) if value is not None else 0
-
-
-class _Cached:
-    """Stands in for an `lru_cache`d backend factory that returns a fixed adapter."""
-
-    def __init__(self, adapter: Any) -> None:
-        self.adapter = adapter
-
-    def __call__(self) -> Any:
-        return self.adapter
-
-    def cache_clear(self) -> None:
-        pass
-
-
-class CapabilityFilter:
-    """The local text analyser, answering only the configured TEXT_CAPABILITIES (as the
-    Comprehend adapter does): disabled ones raise CapabilityDisabled, so no model runs."""
-
-    def __init__(self, analyser: Any, capabilities: frozenset[str]) -> None:
-        self._analyser = analyser
-        self._capabilities = capabilities
-
-    def _check(self, name: str) -> None:
-        from chalicelib.analysis.retry import CapabilityDisabled
-
-        if name not in self._capabilities:
-            raise CapabilityDisabled(name)
-
-    def sentiment(self, texts: Any, language: str) -> Any:
-        self._check("sentiment")
-        return self._analyser.sentiment(texts, language)
-
-    def entities(self, text: str, language: str) -> Any:
-        self._check("entities")
-        return self._analyser.entities(text, language)
-
-    def key_phrases(self, text: str, language: str) -> Any:
-        self._check("key_phrases")
-        return self._analyser.key_phrases(text, language)
-
-    def detect_language(self, text: str) -> Any:
-        self._check("language")
-        return self._analyser.detect_language(text)
 
 
 def enrol_known_faces(gallery: Any) -> None:

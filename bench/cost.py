@@ -14,7 +14,7 @@ from bench import aws_cost, payloads, pricing, reference
 from bench.environment import machine, write_result
 
 README_ESTIMATE_GBP = {"ai": 1500, "infra": 130, "total": 1700}  # per million, 50/50, its README
-TARGETS = {"same-features": 1.0, "replies-only": 0.5, "lite": 0.05, "lite-local-images": 0.05}
+TARGETS = {"same-features": 1.0, "replies-only": 0.5, "lite": 0.05}
 
 
 def readme_check() -> dict[str, Any]:

@@ -17,7 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 CHART = ROOT / "docs" / "performance-cost.png"
 KEPT_SECTION = "## Local sentiment"
-PROFILE_ORDER = ["same-features", "replies-only", "lite", "lite-local-images", "magpie-default"]
+PROFILE_ORDER = [
+    "same-features",
+    "replies-only",
+    "lite",
+    "lite-rekognition-faces",
+    "magpie-default",
+]
 
 
 def _money(x: float) -> str:
@@ -156,28 +162,89 @@ def cost_section(cost: dict[str, Any]) -> str:
         "in-process work included, no CPU scaling), rounded up to 1 ms.",
         "- **CPU**: handler time measured here is scaled by 1769 MB / memory for functions under "
         "1769 MB (Lambda gives CPU in proportion to memory), then rounded up to 1 ms.",
-        "- **Memory sizes** come from each app's `.chalice/config.json` `prod` stage.",
+        "- **Memory sizes** come from each app's `.chalice/config.json` `prod` stage; the lite "
+        "profile's two container-image functions take theirs from `LITE_FUNCTIONS` in "
+        "`infra/magpie_stack/lite.py`, what the stack deploys.",
         "- **Express** (the shape in `infra/magpie_stack/analysis.py`): duration is the "
         "critical path, download, then the longer of the text branch and the Map over the photos "
         "(two at a time, its `IMAGE_CONCURRENCY`), then publish, each task plus 25 ms of overhead; "
-        "billed in 100 ms and 64 MB steps. Its log level ALL with execution data is priced as "
-        "CloudWatch Logs ingestion (each state's input and output, twice), as is the bus's "
-        "catch-all event log.",
+        "billed in 100 ms and 64 MB steps. It logs at level ERROR with execution data (a failed "
+        "task's input, priced as CloudWatch Logs ingestion), as the bus's catch-all event log is.",
         "- **Not priced**: the X API (the same for both designs), fixed monthly costs (secrets, "
-        "log and object storage), cold starts (Lambda bills the init phase; at a steady trickle "
-        "few invocations are cold: see the cold import times below), data transfer.",
+        "log and object storage, the lite image in ECR), cold starts (their cost is measured "
+        "apart, below: at a steady trickle few invocations are cold), data transfer.",
         "- **Sensitivity**, infrastructure USD per million:",
         "",
         _sensitivity(cost, profiles),
         "",
-        "- **The lite profiles** swap providers inside the same Lambdas (the benchmark "
-        "monkeypatches `backend.text_analyser`, `backend.conversation` and "
-        "`backend.image_analyser`; see the proposal for settings that do this). Their models do "
-        "not fit a Lambda zip: spaCy, onnxruntime and dlib need a container-image Lambda or "
-        "layers, and the e5 sentiment engine needs AVX2 (Lambda's x86_64 has it).",
+        "- **The lite profiles** run the same Lambdas with `TEXT_PROVIDER=local`, "
+        "`CONVERSATION_PROVIDER=local` and (in `lite`) `IMAGE_PROVIDER=local` with the "
+        "known-faces gallery in its S3 bucket (`FACE_GALLERY_BUCKET`), as the stack's lite "
+        "profile deploys them (`cdk deploy --context magpie:profile=lite`): the two analysis "
+        "functions become container-image Lambdas, since spaCy, onnxruntime, dlib and the e5 "
+        "engine do not fit a zip.",
+        "",
+        _cold_starts(cost),
         "",
     ]
     return "\n".join(out)
+
+
+COLD_SHARES = (0.01, 0.10)  # cold starts per invocation, for the sensitivity
+
+
+def _cold_starts(cost: dict[str, Any]) -> str:
+    """The lite image functions' first-call cost (bench/cold_start.py), priced per million."""
+    cold = read_result("cold_start")
+    lite = cost["profiles"].get("lite")
+    if not cold or not lite:
+        return "- **Cold starts of the lite functions**: not measured in this run (`python -m bench.cold_start`)."
+    rows, per_million = [], dict.fromkeys(COLD_SHARES, 0.0)
+    for name, f in cold["functions"].items():
+        invocations = lite["lambda"].get(f"core.{name}", {}).get("invocations", 0)
+        per_message = invocations / lite["messages"] if lite["messages"] else 0
+        for share in COLD_SHARES:
+            per_million[share] += f["usd_per_cold_start"] * per_message * share * 1_000_000
+        rows.append(
+            [
+                f"`core.{name}`",
+                f["memory_mb"],
+                _ms(f["first_call_ms"]),
+                _ms(f["warm_call_ms"]),
+                _ms(f["extra_billed_ms"]),
+                f"{f['usd_per_cold_start']:.7f}",
+                f"{f['peak_rss_mb']:.0f}",
+            ]
+        )
+    total = lite["bill"]["per_million_usd"]
+    shares = ", ".join(
+        f"{_money(per_million[share])} USD per million messages if {share:.0%} of their invocations are cold"
+        for share in COLD_SHARES
+    )
+    return "\n".join(
+        [
+            "- **Cold starts of the lite functions** (`bench/cold_start.py`, fresh interpreters, "
+            f"fastest of {cold['runs']}): nothing loads at import, so a cold container loads its "
+            "models in its first call, which Lambda bills like any other time. The first call's "
+            "extra time, scaled to the deployed memory, and the peak RSS of the process:",
+            "",
+            _table(
+                [
+                    "function",
+                    "MB",
+                    "first call ms here",
+                    "warm call ms here",
+                    "extra billed ms",
+                    "USD per cold start",
+                    "peak RSS MB",
+                ],
+                rows,
+            ),
+            "",
+            f"  That adds {shares}, against the profile's {_money(total)} USD per million: small "
+            "beside the bill, but the first reply after an idle spell waits for it.",
+        ]
+    )
 
 
 def _reading(cost: dict[str, Any]) -> str:
@@ -206,14 +273,20 @@ def _reading(cost: dict[str, Any]) -> str:
             "of the reference: what a deployment pays for is chosen with TEXT_CAPABILITIES and "
             "IMAGE_CAPABILITIES, and `replies-only` is what alerts and replies need."
         )
-    lite = p.get("lite")
-    if lite and not lite["meets_target"]:
+    lite, rekognition_faces = p.get("lite"), p.get("lite-rekognition-faces")
+    if lite:
         parts.append(
-            f"`lite` misses its 5% target ({lite['share_of_reference']:.0%}): one RecognizeCelebrities "
-            "call per photo is $0.001, about a quarter of the reference's whole cost per message on its "
-            "own, so no profile that sends photos to Rekognition can get under 5%. Only "
-            "`lite-local-images` (dlib faces and the known-faces gallery in the Lambda; no celebrity "
-            "recognition, known people only) does."
+            f"`lite` costs {lite['share_of_reference']:.1%} of the reference: no AI service is "
+            "called at all; sentiment, the intent matcher, face detection and the known-faces "
+            "gallery run inside the Lambdas, and what is left is infrastructure. It names the "
+            "people an operator enrolled (`magpie faces --aws add`), not any celebrity."
+        )
+    if rekognition_faces:
+        parts.append(
+            f"`lite-rekognition-faces` keeps Rekognition for faces and costs "
+            f"{rekognition_faces['share_of_reference']:.0%}: one RecognizeCelebrities call per photo "
+            "is $0.001, about a quarter of the reference's whole cost per message on its own, so "
+            "no profile that sends photos to Rekognition can get under 5%."
         )
     return " ".join(parts)
 
@@ -285,7 +358,7 @@ def _lambdas(cost: dict[str, Any]) -> list[str]:
                 _ms(s["billed_ms"]["median"]),
             ]
         )
-    lite = cost["profiles"].get("lite-local-images")
+    lite = cost["profiles"].get("lite")
     extra = []
     if lite:
         for function in ("core.analyse_text", "core.analyse_image", "responders.text_responder"):
@@ -633,16 +706,24 @@ FINDINGS = """## Findings and fixes
   for a worker to finish (it wakes the loop) instead. 12 deliveries of 0.25 s on 2 workers:
   {spin_before} `route_new` calls before, {spin_after} after (`bench/micro.py`); the quick photo
   workload's throughput rose from 0.20 to 0.31 messages/s on the same loaded machine.
-- **Proposed (local)**: `LocalBusStore` and the SQLite idempotency layer open a new SQLite
-  connection (and run two PRAGMAs) for every operation; `_connect` is the largest single item
-  in the text workload's profile. A connection per thread (`threading.local`, rolled back if an
-  operation raises mid-transaction) keeps the same safety: one event's put, route, claim and
-  complete took {per_op} ms with a connection per operation and {per_thread} ms with one per
-  thread (the same fsyncs; `bench/micro.py` patches it in, nothing is committed to chalicelib).
-- **Proposed (AWS)**: the analysis state machine logs at level ALL with execution data, so
-  every message's state inputs and outputs go to CloudWatch Logs: most of Magpie's
-  `cloudwatch_logs` line above (about $12 of $16 per million in `same-features`). Level ERROR, or ALL without
-  execution data, keeps the failures and drops most of that.
+- **Fixed (local)**: the local bus, the idempotency layer and the loop guards opened a new SQLite
+  connection (and ran two PRAGMAs) for every operation. They now share one helper
+  (`chalicelib/sqlite_file.py`) with a connection per thread, rolled back if an operation raises
+  mid-transaction: one event's put, route, claim and complete took {per_op} ms with a connection
+  per operation and {per_thread} ms with one per thread (the same fsyncs; `bench/micro.py` keeps
+  the old code to measure both).
+- **Fixed (AWS)**: the analysis state machine logged at level ALL with execution data, so every
+  message's state inputs and outputs went to CloudWatch Logs: about $12 of $16 per million in
+  `same-features`. It now logs at level ERROR with execution data: a failed state keeps its input
+  for debugging, a success writes nothing.
+- **Fixed (egress cold start)**: `chalicelib.egress.text_fit` imported `twitter_text` (and with
+  it `pkg_resources`, about 0.2 s) at module level; it is imported in the functions that use it.
+- **Fixed (package)**: ingress takes Powertools from a layer the stack builds (see Package size).
+- **Fixed (configuration)**: the providers are chosen per port (`TEXT_PROVIDER`,
+  `IMAGE_PROVIDER`, `CONVERSATION_PROVIDER`), the known-faces gallery can live in S3
+  (`FACE_GALLERY_BUCKET`, `magpie faces --aws`), and TEXT_CAPABILITIES now switches off local
+  models as it switches off Comprehend calls (spaCy ran for entities nobody asked for); the
+  benchmark runs the lite profiles through these settings, not by patching the code.
 - **Proposed (AWS)**: `analyse_image` calls Rekognition's APIs one after another, so the
   Lambda pays for the sum of their latencies (about 1.5 s at 512 MB in the same-features
   profile); running them on a small thread pool pays for the slowest only, and the function
@@ -650,17 +731,7 @@ FINDINGS = """## Findings and fixes
 - **Proposed (AWS)**: ingress makes two PutEvents calls per delivery (raw events, then each
   MESSAGE_RECEIVED after its idempotency check); EventBridge bills per event, not per call, so
   this costs latency, not money.
-- **Proposed (egress cold start)**: egress is the slowest app to import (see the cold import
-  table) because `chalicelib.egress.text_fit` imports `twitter_text` at module level, and
-  twitter_text imports `pkg_resources` (about 0.2 s of `-X importtime`); importing it inside
-  the two functions that use it moves that to the first reply. (`x_client` also imports
-  `requests` at module level, about 50 ms, but subclasses `requests.Session`.)
-- **Proposed (package)**: the Powertools layer for ingress (see Package size).
-- **Proposed (configuration)**: the lite profiles need the providers chosen per port, not only
-  by MAGPIE_BACKEND: e.g. `TEXT_PROVIDER=comprehend|local`, `CONVERSATION_PROVIDER=lex|local`,
-  `IMAGE_PROVIDER=rekognition|local`, read in `chalicelib/backend.py`; and `LocalTextAnalyser`
-  should honour TEXT_CAPABILITIES as the Comprehend adapter does (today it always runs spaCy for
-  entities and key phrases).
+- **Proposed (package)**: the same Powertools layer could take 0.9 MB off every other app's zip.
 """
 
 
