@@ -5,9 +5,9 @@
 * dispatcher: 12 deliveries of 0.25 s on 2 workers, counting `route_new` calls (each a SQLite
   write transaction) with the dispatcher loop as it is and as it was before the one-line fix
   (which waited 0 s whenever a delivery was due, even with no free worker: a busy loop);
-* bus_store: one event's put, route, claim and complete on the SQLite bus, with a connection
-  per operation (as `LocalBusStore` does) and with one connection per thread (the proposal,
-  patched in here only).
+* bus_store: one event's put, route, claim and complete on the SQLite bus, with one
+  connection per thread (chalicelib/sqlite_file.py, as it is) and with a new connection per
+  operation (as it was, patched back in here only).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import sqlite3
 import statistics
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,32 +70,32 @@ def dispatcher_spin(old: bool) -> dict[str, Any]:
 
 
 @contextmanager
-def _thread_local_connections() -> Any:
-    from chalicelib.bus import local
+def _connection_per_operation() -> Any:
+    """The old local storage, patched back in: a new SQLite connection (and its PRAGMAs) for
+    every operation, closed after it. chalicelib/sqlite_file.py now keeps one per thread."""
+    from chalicelib import sqlite_file
 
-    original = local.LocalBusStore._connect
+    original = sqlite_file.SqliteFile.connect
 
     @contextmanager
     def connect(self: Any) -> Any:
-        cache = self.__dict__.setdefault("_bench_threads", threading.local())
-        db = getattr(cache, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=30000")
-            cache.db = db
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=30000")
         try:
             yield db
         except BaseException:
             if db.in_transaction:
                 db.rollback()
             raise
+        finally:
+            db.close()
 
-    local.LocalBusStore._connect = connect  # type: ignore[method-assign]
+    sqlite_file.SqliteFile.connect = connect  # type: ignore[method-assign]
     try:
         yield
     finally:
-        local.LocalBusStore._connect = original  # type: ignore[method-assign]
+        sqlite_file.SqliteFile.connect = original  # type: ignore[method-assign]
 
 
 def bus_store_cycle(events: int = 200) -> float:
@@ -118,9 +117,9 @@ def bus_store_cycle(events: int = 200) -> float:
 
 
 def run() -> dict[str, Any]:
-    per_operation = [bus_store_cycle() for _ in range(3)]
-    with _thread_local_connections():
-        per_thread = [bus_store_cycle() for _ in range(3)]
+    with _connection_per_operation():
+        per_operation = [bus_store_cycle() for _ in range(3)]
+    per_thread = [bus_store_cycle() for _ in range(3)]
     return {
         "machine": machine(),
         "dispatcher": {
