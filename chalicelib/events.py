@@ -11,6 +11,7 @@ must stay fast and small.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -89,6 +90,13 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _field_types(model: type) -> dict[str, Any]:
+    """A model's resolved field types. Cached: resolving the string annotations compiles each
+    one again, which was most of the webhook's own time per message (docs/PERFORMANCE.md)."""
+    return typing.get_type_hints(model)
+
+
 def _build(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -99,7 +107,7 @@ def _build(tp: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ContractError(f"{where}: expected an object, got {type(value).__name__}")
-        hints = typing.get_type_hints(tp)
+        hints = _field_types(tp)
         kwargs = {}
         for f in dataclasses.fields(tp):
             if f.name in value:
