@@ -122,6 +122,14 @@ def _known_faces_gallery(folder: Path) -> Path:
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this interpreter. VmHWM, not ru_maxrss: Linux carries ru_maxrss across
+    exec, so a child started by a large parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -178,15 +178,21 @@ def warm_latency(runs: int = 2000, posts: int = 1000, posts_10: int = 200) -> di
         with _env(env):
             backend.reset()
             results["magpie_local_sqlite"] = _cases(ingress, runs, posts, posts_10, 100_000_000)
-            original_bus, original_idem = backend.event_bus, backend.idempotency
+            # Every factory the webhook reads I/O adapters from (chalicelib/ingress/http.py).
             bus, idem = MemoryBus(), MemoryIdempotency()
-            backend.event_bus, backend.idempotency = (lambda: bus), (lambda: idem)
+            stubs = {"event_bus": lambda: bus, "ingress_idempotency": lambda: idem}
+            originals = {name: getattr(backend, name) for name in stubs}
+            for name, stub in stubs.items():
+                setattr(backend, name, stub)
             try:
                 results["magpie_local_in_memory_bus"] = _cases(
                     ingress, runs, posts, posts_10, 200_000_000
                 )
+                if not (bus.events and idem.done):  # the webhook read another factory
+                    raise RuntimeError("the in-memory case did not replace the webhook's I/O")
             finally:
-                backend.event_bus, backend.idempotency = original_bus, original_idem
+                for name, original in originals.items():
+                    setattr(backend, name, original)
                 backend.reset()
     results["magpie_aws_moto"] = _aws_cases(
         ingress, min(runs, 500), min(posts, 300), min(posts_10, 60)
