@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import math
 import threading
@@ -59,16 +60,47 @@ def modelled_latency_ms(service: str, operation: str) -> float:
     return float(per_service.get(operation, per_service.get("*", model["aws_default_ms"])))
 
 
+_THREADS = threading.local()
+_TOKENS = itertools.count(1)
+
+
+def thread_token() -> int:
+    """A number for the current thread that no other thread ever gets (thread idents are
+    reused as soon as a thread ends, so they cannot tell two short-lived threads apart)."""
+    token = getattr(_THREADS, "token", None)
+    if token is None:
+        token = _THREADS.token = next(_TOKENS)
+    return token
+
+
 @dataclass
 class Invocation:
+    """One handler run. Calls made on other threads (a handler's thread pool) run beside
+    each other: the handler waits for the slowest thread, not for the sum of them all."""
+
     function: str
     memory_mb: int
     wall_ms: float = 0.0
-    in_calls_ms: float = 0.0  # time inside AWS/HTTP calls (moto, canned answers, nested work)
-    wait_ms: float = 0.0  # modelled network wait of those calls on AWS
     requests: Counter = field(default_factory=Counter)
     log_bytes: int = 0
     error: str | None = None
+    owner: int = field(default_factory=thread_token)
+    # Per thread: time inside AWS/HTTP calls here (moto, canned answers, nested work) and the
+    # modelled network wait of those calls on AWS.
+    in_calls_by_thread: Counter = field(default_factory=Counter)
+    wait_by_thread: Counter = field(default_factory=Counter)
+
+    def _critical_path(self, by_thread: Counter) -> float:
+        others = [ms for thread, ms in by_thread.items() if thread != self.owner]
+        return by_thread[self.owner] + max(others, default=0.0)
+
+    @property
+    def in_calls_ms(self) -> float:
+        return self._critical_path(self.in_calls_by_thread)
+
+    @property
+    def wait_ms(self) -> float:
+        return self._critical_path(self.wait_by_thread)
 
     @property
     def own_ms(self) -> float:
@@ -201,16 +233,18 @@ class Meter:
 
     def add_call_time(self, seconds: float, service: str, operation: str) -> None:
         """A call took `seconds` here; on AWS its modelled latency is waited instead."""
+        thread = thread_token()
         with self._lock:
             if self._stack:
                 current = self._stack[-1]
-                current.in_calls_ms += seconds * 1000
-                current.wait_ms += modelled_latency_ms(service, operation)
+                current.in_calls_by_thread[thread] += seconds * 1000
+                current.wait_by_thread[thread] += modelled_latency_ms(service, operation)
 
     def add_wait(self, wait_ms: float) -> None:
+        thread = thread_token()
         with self._lock:
             if self._stack:
-                self._stack[-1].wait_ms += wait_ms
+                self._stack[-1].wait_by_thread[thread] += wait_ms
 
     @contextlib.contextmanager
     def external_call(self, service: str, operation: str, size: int = 0) -> Iterator[None]:
@@ -240,10 +274,9 @@ class Meter:
             with self._lock:
                 self._stack.remove(record)
                 self.invocations.append(record)
-            if self._stack:
-                # A nested invocation (Lex calling its fulfilment Lambda) is waited for by
-                # the caller; its time is already inside the caller's current AWS call.
-                self._stack[-1].wait_ms += record.billed_ms
+            # A nested invocation (Lex calling its fulfilment Lambda) is waited for by the
+            # caller; its time is already inside the caller's current AWS call.
+            self.add_wait(record.billed_ms)
 
     def by_operation(self) -> dict[str, int]:
         return {f"{s}:{o}": n for (s, o), n in sorted(self.requests.items())}

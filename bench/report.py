@@ -732,10 +732,13 @@ FINDINGS = """## Findings and fixes
   (`FACE_GALLERY_BUCKET`, `magpie faces --aws`), and TEXT_CAPABILITIES now switches off local
   models as it switches off Comprehend calls (spaCy ran for entities nobody asked for); the
   benchmark runs the lite profiles through these settings, not by patching the code.
-- **Proposed (AWS)**: `analyse_image` calls Rekognition's APIs one after another, so the
-  Lambda pays for the sum of their latencies (about 1.5 s at 512 MB in the same-features
-  profile); running them on a small thread pool pays for the slowest only, and the function
-  is I/O bound, so 256 MB (or less) costs the same time for half the price.
+- **Fixed (AWS)**: `analyse_image` called Rekognition's APIs one after another, so the Lambda
+  paid for the sum of their latencies (1.5 s at 512 MB per photo in `same-features`). An image
+  adapter that waits on the network now has its capabilities asked side by side, each on a
+  thread of its own (`chalicelib/analysis/steps.py`), so the step waits for the slowest; it is
+  I/O bound, so it runs at 256 MB. Local models still run one after another (CPU bound, one
+  decoded image shared). The meter models this: a call on another thread of the handler
+  waits beside the others, and the invocation waits for the slowest thread.
 - **Proposed (AWS)**: ingress makes two PutEvents calls per delivery (raw events, then each
   MESSAGE_RECEIVED after its idempotency check); EventBridge bills per event, not per call, so
   this costs latency, not money.

@@ -61,7 +61,12 @@ class TextAnalyser(Protocol):
 
 
 class ImageAnalyser(Protocol):
-    """Rekognition-shaped image analysis of an image held in the blob store under `key`."""
+    """Rekognition-shaped image analysis of an image held in the blob store under `key`.
+
+    `waits_on_network`: each capability is a remote request, so the analysis step may ask
+    for them at the same time, from several threads."""
+
+    waits_on_network: bool
 
     def labels(self, key: str) -> list[dict[str, Any]]:
         """[{"Name", "Confidence", "Source"?}]."""

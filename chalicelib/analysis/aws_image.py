@@ -101,6 +101,10 @@ def _unrecognised(face: dict[str, Any]) -> dict[str, Any]:
 class RekognitionImageAnalyser:
     """ImageAnalyser over Amazon Rekognition (see chalicelib.ports.ImageAnalyser)."""
 
+    # One request per capability, each waiting ~0.5 s on the network: the analysis step
+    # asks them side by side (botocore clients are thread-safe).
+    waits_on_network = True
+
     def __init__(
         self,
         client: Any,

@@ -346,6 +346,8 @@ class LocalImageAnalyser:
 
     CACHE_SIZE = 4
     CACHE_SECONDS = 120.0
+    # CPU-bound models sharing one decoded image: asked one after another.
+    waits_on_network = False
 
     def __init__(
         self,

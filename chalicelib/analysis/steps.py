@@ -16,6 +16,7 @@ MESSAGE_ANALYSIS_FAILED.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -103,27 +104,76 @@ def analyse_text(message: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+IMAGE_CAPABILITY_DEFAULTS: dict[str, Any] = {
+    "faces": {},
+    "labels": [],
+    "text": [],
+    "moderation": [],
+}
+
+
 def analyse_image(media: dict[str, Any]) -> dict[str, Any]:
+    """The image branch, one photo. An adapter that waits on the network for each
+    capability (Rekognition: one request each) has them asked side by side, so the step
+    waits for the slowest instead of their sum; local models, bound by the CPU and sharing
+    one decoded image, run one after another."""
     from chalicelib import backend
     from chalicelib.config import settings
 
     analyser = backend.image_analyser()
-    wanted = settings().image_capabilities
     key = media["Key"]
-    errors: list[dict[str, Any]] = []
-
-    def run(name: str, fn: Callable[[], Any], default: Any) -> Any:
-        return _capability(errors, name, fn, default, image=key) if name in wanted else default
-
-    faces = run("faces", lambda: analyser.faces(key), {})
-    analysis = {
-        "Labels": run("labels", lambda: analyser.labels(key), []),
-        "TextDetections": run("text", lambda: analyser.text(key), []),
-        "CelebrityFaces": faces.get("CelebrityFaces", []),
-        "UnrecognizedFaces": faces.get("UnrecognizedFaces", []),
-        "ModerationLabels": run("moderation", lambda: analyser.moderation(key), []),
+    calls = {
+        "faces": analyser.faces,
+        "labels": analyser.labels,
+        "text": analyser.text,
+        "moderation": analyser.moderation,
     }
+    wanted = [name for name in calls if name in settings().image_capabilities]
+
+    def run(name: str) -> tuple[Any, list[dict[str, Any]]]:
+        errors: list[dict[str, Any]] = []
+        default = IMAGE_CAPABILITY_DEFAULTS[name]
+        return _capability(errors, name, lambda: calls[name](key), default, image=key), errors
+
+    if getattr(analyser, "waits_on_network", False) and len(wanted) > 1:
+        outcomes = _on_threads_of_their_own(run, wanted)
+    else:
+        outcomes = {name: run(name) for name in wanted}
+    found = {
+        name: outcomes[name][0] if name in outcomes else IMAGE_CAPABILITY_DEFAULTS[name]
+        for name in calls
+    }
+    analysis = {
+        "Labels": found["labels"],
+        "TextDetections": found["text"],
+        "CelebrityFaces": found["faces"].get("CelebrityFaces", []),
+        "UnrecognizedFaces": found["faces"].get("UnrecognizedFaces", []),
+        "ModerationLabels": found["moderation"],
+    }
+    errors = [error for name in wanted for error in outcomes[name][1]]
     return {"Key": key, "Url": media.get("Url", ""), "Analysis": analysis, "Errors": errors}
+
+
+def _on_threads_of_their_own(fn: Callable[[str], Any], names: list[str]) -> dict[str, Any]:
+    """fn(name) for every name at once, each on a new thread (a reused pool thread would
+    run two network waits back to back); the first exception is raised again here."""
+    results: dict[str, Any] = {}
+    failures: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            results[name] = fn(name)
+        except BaseException as exc:  # handed to the caller below, not swallowed
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,), name=f"image-{n}") for n in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return results
 
 
 def build_analysed(state: dict[str, Any]) -> events.MessageAnalysed:

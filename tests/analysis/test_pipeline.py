@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import shutil
+import threading
 
 import pytest
 from magpie.runtime import Runtime
@@ -213,3 +214,62 @@ def test_analysis_failed_raises_an_alert(local_env):
     raise_alert(envelope, None)  # redelivered: alerted once
     (alert,) = LocalAlertSink(local_env / "alerts.jsonl").read()
     assert (alert["Kind"], alert["Reason"]) == ("ANALYSIS_FAILED", "timeout")
+
+
+class RendezvousImages:
+    """An image adapter whose capabilities only return once all four are being asked at
+    the same moment: asked one after another, the first would wait in vain."""
+
+    def __init__(self, waits_on_network: bool, fail: str | None = None) -> None:
+        self.waits_on_network = waits_on_network
+        self.meeting = threading.Barrier(4, timeout=5)
+        self.fail = fail
+
+    def _meet(self, name: str, answer):
+        self.meeting.wait()
+        if name == self.fail:
+            raise ConnectionError(f"{name} failed")
+        return answer
+
+    def faces(self, key):
+        return self._meet("faces", {"CelebrityFaces": [{"Name": "Grace Hopper"}]})
+
+    def labels(self, key):
+        return self._meet("labels", [{"Name": "Bird", "Confidence": 99.0}])
+
+    def text(self, key):
+        return self._meet("text", [])
+
+    def moderation(self, key):
+        return self._meet("moderation", [])
+
+
+def use_images(monkeypatch, adapter) -> None:
+    monkeypatch.setattr(backend, "image_analyser", functools.cache(lambda: adapter))
+
+
+def test_a_network_bound_image_adapter_is_asked_every_capability_at_once(local_env, monkeypatch):
+    use_images(monkeypatch, RendezvousImages(waits_on_network=True, fail="text"))
+    result = steps.analyse_image({"Key": "media/1/0.jpg", "Url": "u"})
+    assert result["Analysis"]["Labels"][0]["Name"] == "Bird"
+    assert result["Analysis"]["CelebrityFaces"] == [{"Name": "Grace Hopper"}]
+    # The failing capability is recorded; the others still answer.
+    assert [(e["Capability"], e["Image"]) for e in result["Errors"]] == [("text", "media/1/0.jpg")]
+
+
+def test_local_models_are_asked_one_capability_after_another(local_env, monkeypatch):
+    adapter = RendezvousImages(waits_on_network=False)
+    adapter.meeting = threading.Barrier(1)  # each call passes alone
+    calls = []
+    for name in ("faces", "labels", "text", "moderation"):
+        method = getattr(adapter, name)
+
+        def recorded(key, method=method, name=name):
+            calls.append((name, threading.current_thread() is threading.main_thread()))
+            return method(key)
+
+        setattr(adapter, name, recorded)
+    use_images(monkeypatch, adapter)
+    result = steps.analyse_image({"Key": "media/1/0.jpg", "Url": "u"})
+    assert result["Errors"] == []
+    assert calls == [(n, True) for n in ("faces", "labels", "text", "moderation")]

@@ -67,3 +67,22 @@ def test_uninstall_restores_botocore():
     assert ClientCreator.create_client is not original
     meter.uninstall()
     assert ClientCreator.create_client is original
+
+
+def test_calls_on_a_handlers_thread_pool_wait_for_the_slowest_not_the_sum(meter):
+    import threading
+
+    labels = modelled_latency_ms("rekognition", "DetectLabels")
+    celebrities = modelled_latency_ms("rekognition", "RecognizeCelebrities")
+    with meter.invocation("core.analyse_image", 512) as record:
+        meter.add_call_time(0.0, "s3", "GetObject")  # on the handler's own thread
+        threads = [
+            threading.Thread(target=meter.add_call_time, args=(0.0, "rekognition", operation))
+            for operation in ("DetectLabels", "RecognizeCelebrities")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    own_thread = modelled_latency_ms("s3", "GetObject")
+    assert record.wait_ms == own_thread + max(labels, celebrities)
