@@ -1,0 +1,77 @@
+"""The stack's CloudFormation parameters: what whoever deploys Magpie supplies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+
+
+@dataclass(frozen=True)
+class Parameters:
+    alert_email: cdk.CfnParameter
+    bot_user_id: cdk.CfnParameter
+    secret_name: cdk.CfnParameter
+    webhook_url: cdk.CfnParameter
+    # full only (declare_parameters)
+    collection_id: cdk.CfnParameter | None = None
+    has_collection: cdk.CfnCondition | None = None
+
+
+def declare_parameters(stack: cdk.Stack, *, lite: bool) -> Parameters:
+    alert_email = cdk.CfnParameter(
+        stack,
+        "AlertEmail",
+        type="String",
+        description="E-mail address that receives Magpie's alerts (confirm the "
+        "subscription e-mail SNS sends)",
+        allowed_pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        constraint_description="an e-mail address",
+    )
+    bot_user_id = cdk.CfnParameter(
+        stack,
+        "TwitterBotUserId",
+        type="String",
+        description="The bot's own numeric X user id",
+        allowed_pattern=r"^[0-9]+$",
+        constraint_description="a numeric X user id",
+    )
+    secret_name = cdk.CfnParameter(
+        stack,
+        "TwitterCredentialsName",
+        type="String",
+        default="TwitterSecret",
+        description="Name of the Secrets Manager secret holding the X keys {ApiKey, "
+        "ApiSecret, AccessToken, AccessTokenSecret} (created by hand, never by the stack)",
+    )
+    webhook_url = cdk.CfnParameter(
+        stack,
+        "AlertWebhookUrl",
+        type="String",
+        default="",
+        no_echo=True,
+        description="Optional Slack-compatible webhook that alerts are forwarded to",
+    )
+    # lite matches faces against its own gallery, not a collection
+    collection_id, has_collection = (None, None) if lite else _rekognition_collection(stack)
+    return Parameters(
+        alert_email, bot_user_id, secret_name, webhook_url, collection_id, has_collection
+    )
+
+
+def _rekognition_collection(stack: cdk.Stack) -> tuple[cdk.CfnParameter, cdk.CfnCondition]:
+    """The optional face collection (full only), and whether one was given."""
+    collection_id = cdk.CfnParameter(
+        stack,
+        "RekognitionCollectionId",
+        type="String",
+        default="",
+        allowed_pattern=r"^[a-zA-Z0-9_.\-]*$",
+        description="Optional Rekognition face collection of known people",
+    )
+    has_collection = cdk.CfnCondition(
+        stack,
+        "HasCollection",
+        expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(collection_id.value_as_string, "")),
+    )
+    return collection_id, has_collection
