@@ -52,6 +52,7 @@ STATE_NAMES = {
     "publish_analysis": "PublishAnalysis",
     "publish_analysis_failed": "PublishAnalysisFailed",
 }
+ANALYSIS_STEPS = tuple(STATE_NAMES)  # the core app's functions the state machine invokes
 
 
 def _with_retries(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import aws_cdk as cdk
 from constructs import IConstruct
 
+from magpie_stack.analysis import ANALYSIS_STEPS
+
 if TYPE_CHECKING:
     from magpie_stack.stack import MagpieStack
 
@@ -82,13 +84,7 @@ def suppress(stack: MagpieStack) -> None:
         "DescribeResourcePolicies and DescribeLogGroups support no resource-level "
         "permissions (Step Functions developer guide, 'IAM policies for logging').",
     )
-    for name in (
-        "download_media",
-        "analyse_text",
-        "analyse_image",
-        "publish_analysis",
-        "publish_analysis_failed",
-    ):
+    for name in ANALYSIS_STEPS:
         ack(
             machine.role,
             NAG + f"IAM5[Resource::{arn_of(core.function_resource(name))}:*]",

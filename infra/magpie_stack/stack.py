@@ -38,7 +38,7 @@ from constructs import Construct
 from chalicelib import events as contract
 from magpie_stack import nag, wiring
 from magpie_stack.alerts import alert_rules, alert_topic
-from magpie_stack.analysis import AnalysisWorkflow
+from magpie_stack.analysis import ANALYSIS_STEPS, AnalysisWorkflow
 from magpie_stack.bus import BUS_NAME, EventSpine
 from magpie_stack.chalice_apps import ChaliceApp
 from magpie_stack.lake import DataLake, secure_bucket
@@ -50,13 +50,6 @@ from magpie_stack.parameters import declare_parameters
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 MEDIA_EXPIRY_DAYS = 1
-ANALYSIS_STEPS = (
-    "download_media",
-    "analyse_text",
-    "analyse_image",
-    "publish_analysis",
-    "publish_analysis_failed",
-)
 
 
 def _output_id(app: str, function: str) -> str:
