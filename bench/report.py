@@ -182,7 +182,10 @@ def cost_section(cost: dict[str, Any]) -> str:
         "known-faces gallery in its S3 bucket (`FACE_GALLERY_BUCKET`), as the stack's lite "
         "profile deploys them (`cdk deploy --context magpie:profile=lite`): the two analysis "
         "functions become container-image Lambdas, since spaCy, onnxruntime, dlib and the e5 "
-        "engine do not fit a zip.",
+        "engine do not fit a zip. Not verified here (no Docker daemon, no registry): the image "
+        "build itself and its cold start on Lambda (pulling a ~1.2 GB image). Its requirement "
+        "set was installed with wheels for the base image's glibc and both handlers ran on "
+        "Python 3.12 against moto, outside the image.",
         "",
         _cold_starts(cost),
         "",
