@@ -34,7 +34,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from magpie.apps import APP_DIRS
+
 from bench import payloads, pricing
+from bench.environment import environment_variables
 from bench.meter import Meter, latency_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,14 +163,6 @@ def function_memory(profile: dict[str, Any], app: str, function: str) -> int:
     if provider_key and profile[provider_key] == "local":
         return int(lite_image_functions()[function]["memory_mb"])
     return chalice_memory(APP_DIRS[app], function)
-
-
-APP_DIRS = {
-    "core": ROOT,
-    "ingress": ROOT / "ingress",
-    "responders": ROOT / "responders",
-    "egress": ROOT / "egress",
-}
 
 
 class Context:
@@ -377,17 +372,6 @@ class CannedAI:
 # --------------------------------------------------------------------------- the world
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 class _LogBytes(logging.Handler):
     """Bytes the Lambda's root logger would send to CloudWatch (WARNING and up, as the Lambda
     Python runtime's default level)."""
@@ -466,7 +450,7 @@ class AwsWorld:
                 "MAGPIE_MEDIA_MIRROR",
             )
         }
-        with _environment({**removed, **env}), mock_aws():
+        with environment_variables({**removed, **env}), mock_aws():
             for name in removed:
                 if name not in env:
                     os.environ.pop(name, None)

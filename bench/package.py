@@ -18,15 +18,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from magpie.apps import APP_DIRS
+
 from bench.environment import machine, write_result
 
-ROOT = Path(__file__).resolve().parents[1]
-APPS = {
-    "ingress": ROOT / "ingress",
-    "core": ROOT,
-    "responders": ROOT / "responders",
-    "egress": ROOT / "egress",
-}
+APPS = APP_DIRS
 TARGET_BYTES = {"ingress": 1_000_000}
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # direct upload limit; 250 MB unzipped
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024

@@ -346,38 +346,27 @@ def _requests(cost: dict[str, Any], profiles: list[str]) -> list[str]:
     ]
 
 
+def _lambda_row(label: str, s: dict[str, Any]) -> list[Any]:
+    return [
+        label,
+        s["memory_mb"],
+        s["invocations"],
+        _ms(s["own_ms"]["median"]),
+        _ms(s["own_ms"]["p95"]),
+        _ms(s["wait_ms"]["median"]),
+        _ms(s["billed_ms"]["median"]),
+    ]
+
+
 def _lambdas(cost: dict[str, Any]) -> list[str]:
     profile = cost["profiles"].get("same-features") or next(iter(cost["profiles"].values()))
-    rows = []
-    for function, s in profile["lambda"].items():
-        rows.append(
-            [
-                f"`{function}`",
-                s["memory_mb"],
-                s["invocations"],
-                _ms(s["own_ms"]["median"]),
-                _ms(s["own_ms"]["p95"]),
-                _ms(s["wait_ms"]["median"]),
-                _ms(s["billed_ms"]["median"]),
-            ]
-        )
-    lite = cost["profiles"].get("lite")
-    extra = []
-    if lite:
-        for function in ("core.analyse_text", "core.analyse_image", "responders.text_responder"):
-            s = lite["lambda"].get(function)
-            if s:
-                extra.append(
-                    [
-                        f"`{function}` (lite, local models)",
-                        s["memory_mb"],
-                        s["invocations"],
-                        _ms(s["own_ms"]["median"]),
-                        _ms(s["own_ms"]["p95"]),
-                        _ms(s["wait_ms"]["median"]),
-                        _ms(s["billed_ms"]["median"]),
-                    ]
-                )
+    rows = [_lambda_row(f"`{name}`", s) for name, s in profile["lambda"].items()]
+    lite = cost["profiles"].get("lite", {}).get("lambda", {})
+    extra = [
+        _lambda_row(f"`{name}` (lite, local models)", lite[name])
+        for name in ("core.analyse_text", "core.analyse_image", "responders.text_responder")
+        if name in lite
+    ]
     return [
         f"### Lambda invocations (`{profile['profile']}`, plus the lite profile's local models)",
         "",

@@ -22,7 +22,6 @@ request then makes on the AWS backend (boto3, Powertools idempotency and paramet
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -30,22 +29,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from magpie import apps
+
 from bench import payloads
 from bench.aws_cost import AwsWorld, Context, api_gateway_event
-from bench.environment import SCRATCH_DIR, machine, stats_ms, write_result
+from bench.environment import (
+    SCRATCH_DIR,
+    environment_variables,
+    machine,
+    stats_ms,
+    write_result,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-APP_DIRS = {
-    "bare": Path(__file__).resolve().parent / "bare_app",
-    "ingress": ROOT / "ingress",
-    "core": ROOT,
-    "responders": ROOT / "responders",
-    "egress": ROOT / "egress",
-}
+# The bare Chalice app to compare against, then Magpie's four.
+APP_DIRS = {"bare": Path(__file__).resolve().parent / "bare_app", **apps.APP_DIRS}
 HEAVY_MODULES = (
     "PIL",
     "tweepy",
@@ -115,17 +116,6 @@ def time_calls(
     return times
 
 
-@contextlib.contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 class MemoryBus:
     def __init__(self) -> None:
         self.events: list[Any] = []
@@ -175,7 +165,7 @@ def warm_latency(runs: int = 2000, posts: int = 1000, posts_10: int = 200) -> di
             "TWITTER_BOT_USER_ID": BOT,
             "TWITTER_API_SECRET": SECRET,
         }
-        with _env(env):
+        with environment_variables(env):
             backend.reset()
             results["magpie_local_sqlite"] = _cases(ingress, runs, posts, posts_10, 100_000_000)
             # Every factory the webhook reads I/O adapters from (chalicelib/ingress/http.py).

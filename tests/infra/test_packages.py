@@ -15,18 +15,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from magpie.apps import APP_DIRS
 
 from tests.infra.conftest import packaging_lock
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-APPS = {
-    "core": ROOT,
-    "ingress": ROOT / "ingress",
-    "responders": ROOT / "responders",
-    "egress": ROOT / "egress",
-}
+APPS = APP_DIRS
 LAMBDA_GLIBC = (2, 26)  # Amazon Linux 2, the python3.11 runtime
 MAX_ZIP_BYTES = 50 * 1024 * 1024  # Lambda's direct-upload limit
 LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}

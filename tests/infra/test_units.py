@@ -9,17 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from magpie.apps import APP_DIRS
 
 from chalicelib import events
 from tests.infra.expected import EXPECTED_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = {
-    "core": ROOT,
-    "ingress": ROOT / "ingress",
-    "responders": ROOT / "responders",
-    "egress": ROOT / "egress",
-}
+APPS = APP_DIRS
 sys.path.append(str(ROOT / "infra"))  # appended: infra/app.py must never shadow `app`
 
 
