@@ -135,7 +135,7 @@ def analyse_image(media: dict[str, Any]) -> dict[str, Any]:
         default = IMAGE_CAPABILITY_DEFAULTS[name]
         return _capability(errors, name, lambda: calls[name](key), default, image=key), errors
 
-    if getattr(analyser, "waits_on_network", False) and len(wanted) > 1:
+    if analyser.waits_on_network and len(wanted) > 1:
         outcomes = _on_threads_of_their_own(run, wanted)
     else:
         outcomes = {name: run(name) for name in wanted}

@@ -95,6 +95,8 @@ class FakeText:
 
 
 class FakeImages:
+    waits_on_network = False  # answers at once, like the local models
+
     def labels(self, key: str) -> list[dict[str, Any]]:
         return [{"Name": "Bird", "Confidence": 98.5}]
 
