@@ -99,9 +99,6 @@ class SyncedFaceGallery:
         return self._pulled_at is not None and self._clock() - self._pulled_at < self._max_age
 
     def _pull_if_stale(self) -> None:
-        with self._lock:
-            if self._fresh():
-                return
         try:
             self._pull(force=False)
         except Exception:
