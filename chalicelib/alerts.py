@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import UnavailableError
+
 logger = logging.getLogger(__name__)
 # urllib3 logs every request line (the URL path) at DEBUG, and the alert webhook's path is
 # its credential.
@@ -168,7 +170,7 @@ class SnsAlertSink:
         )
 
 
-class AlertForwardError(RuntimeError):
+class AlertForwardError(UnavailableError, RuntimeError):
     """The alert webhook refused or could not be reached (its URL is never in the message)."""
 
 

@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import NotFoundError
 
-class BlobNotFound(KeyError):
+
+class BlobNotFound(NotFoundError, KeyError):
     pass
 
 

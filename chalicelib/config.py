@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from chalicelib.errors import ConfigurationError
+
 BACKENDS = ("aws", "local")
 TEXT_CAPABILITIES = frozenset({"sentiment", "entities", "key_phrases", "language"})
 IMAGE_CAPABILITIES = frozenset({"labels", "text", "faces", "moderation"})
 
 
-class ConfigError(RuntimeError):
+class ConfigError(ConfigurationError, RuntimeError):
     """A required variable is missing or malformed; the message names the variable."""
 
 

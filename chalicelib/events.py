@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Union
 
+from chalicelib.errors import InputError
+
 SCHEMA_VERSION = "1"
 
 INGRESS = "magpie.ingress"
@@ -46,7 +48,7 @@ MENTION = "MENTION"
 DIRECT_MESSAGE = "DIRECT_MESSAGE"
 
 
-class ContractError(ValueError):
+class ContractError(InputError):
     """A detail that does not fit its model: a missing field or a value of the wrong type."""
 
 

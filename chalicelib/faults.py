@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.config import ConfigError
+from chalicelib.errors import UnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ _METHODS: dict[str, tuple[str, ...]] = {
 }
 
 
-class InjectedFault(OSError):
+class InjectedFault(UnavailableError, OSError):
     """A failure made up by the fault injector (an OSError, like the I/O it stands for)."""
 
 

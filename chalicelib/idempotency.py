@@ -13,13 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from chalicelib.errors import UnavailableError
+
 T = TypeVar("T")
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600  # longer than the archive replays we expect to run
 DEFAULT_IN_PROGRESS_MS = 120_000  # a crashed attempt frees its key after this long
 
 
-class IdempotencyInProgress(RuntimeError):
+class IdempotencyInProgress(UnavailableError, RuntimeError):
     """The same key is being worked on right now; retry later."""
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.errors import InputError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -85,7 +87,7 @@ MODERATION_TAXONOMY: dict[str, tuple[str, ...]] = {
 _DLIB_LOCK = threading.Lock()
 
 
-class InvalidImageError(ValueError):
+class InvalidImageError(InputError):
     """The bytes are not an image we can analyse (unreadable, or too many pixels)."""
 
 

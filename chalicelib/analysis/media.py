@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
+from chalicelib.errors import InputError
 from chalicelib.media_types import EXTENSION_BY_MIME
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ _FORBIDDEN_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\\s]")
 _HEX_OR_DECIMAL_LABEL = re.compile(r"(?:0[xX][0-9a-fA-F]*|[0-9]+)")
 
 
-class MediaRejected(Exception):
+class MediaRejected(InputError):
     """A media URL or its content was refused; `reason` is machine-readable."""
 
     def __init__(self, reason: str, detail: str = "") -> None:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from chalicelib.errors import ConfigurationError
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -38,7 +40,7 @@ _TRANSIENT_NETWORK_ERRORS = frozenset(
 )
 
 
-class CapabilityDisabled(RuntimeError):
+class CapabilityDisabled(ConfigurationError, RuntimeError):
     """An analysis capability that is switched off (or not configured) was asked for.
 
     The caller records it as a capability error and carries on with the others."""

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.errors import UnavailableError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -78,7 +80,7 @@ class SentimentScorer(Protocol):
     def score(self, texts: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(UnavailableError, RuntimeError):
     """The e5 engine cannot run here (CPU, missing package, bad model or head file)."""
 
 

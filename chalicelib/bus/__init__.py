@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chalicelib.errors import UnavailableError
 from chalicelib.events import OutgoingEvent
 
 
-class PublishError(RuntimeError):
+class PublishError(UnavailableError, RuntimeError):
     """Some events could not be put on the bus, even after retrying the failed entries."""
 
 

@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.errors import InputError
+
 __all__ = [
     "CompiledPattern",
     "InvalidPatternError",
@@ -88,7 +90,7 @@ _RESERVED_IN_OR = frozenset(
 )
 
 
-class InvalidPatternError(ValueError):
+class InvalidPatternError(InputError):
     """The pattern is not one EventBridge would accept; the message names the path and why."""
 
 

@@ -41,7 +41,8 @@ from chalicelib.bus import publish
 from chalicelib.config import settings
 from chalicelib.egress.guards import Admission, LoopGuards
 from chalicelib.egress.poster import PostResult, ReplyRequest, outgoing_text, post_with_retries
-from chalicelib.egress.x_client import FinalXError, Unauthorized, XError
+from chalicelib.egress.x_client import FinalXError, Unauthorized, UnconfirmedPost, XError
+from chalicelib.errors import MagpieError
 from chalicelib.events import (
     DIRECT_MESSAGE,
     EGRESS,
@@ -70,7 +71,7 @@ Outcome = TweetSent | TweetFailed | ReplySkipped
 Record = dict[str, Any]  # {"detail-type": ..., "detail": {...}}: what the idempotency layer keeps
 
 
-class NotPosted(Exception):
+class NotPosted(MagpieError):
     """Leaves the idempotent section without recording it: nothing was posted."""
 
     def __init__(self, record: Record) -> None:
@@ -145,8 +146,7 @@ class _Delivery:
         try:
             result, text = self._post()
         except XError as exc:
-            if type(exc) is XError:
-                # X said yes with a body we cannot read: the reply may be out. Never retried.
+            if isinstance(exc, UnconfirmedPost):
                 log.error("reply to %s unconfirmed: %s", command.MessageId, exc)
                 return _failed(command, UNCONFIRMED, exc.status_code)
             guards.not_posted(admission)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from chalicelib.errors import MagpieError, RefusedError, UnavailableError
+
 if TYPE_CHECKING:
     import tweepy
 
@@ -48,7 +50,7 @@ _FORBIDDEN_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 _DETAIL_CHARS = 200  # enough of X's explanation to act on, never a whole payload
 
 
-class XError(Exception):
+class XError(MagpieError):
     """Any failure talking to X. Subclasses say what the caller should do about it."""
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
@@ -56,7 +58,7 @@ class XError(Exception):
         self.status_code = status_code
 
 
-class RateLimited(XError):
+class RateLimited(XError, UnavailableError):
     """429: try again at `reset_at` (epoch seconds), or later if it is unknown."""
 
     def __init__(self, message: str, *, reset_at: float | None, status_code: int = 429) -> None:
@@ -64,11 +66,11 @@ class RateLimited(XError):
         self.reset_at = reset_at
 
 
-class TransientXError(XError):
+class TransientXError(XError, UnavailableError):
     """5xx, timeouts and connection errors: worth retrying with backoff."""
 
 
-class FinalXError(XError):
+class FinalXError(XError, RefusedError):
     """X refused for good (duplicate text, reply not allowed, bad request...): never retry.
 
     `reason` is one of "duplicate_text", "not_summoned", "forbidden", "bad_request",
@@ -79,8 +81,12 @@ class FinalXError(XError):
         self.reason = reason
 
 
-class Unauthorized(XError):
+class Unauthorized(XError, RefusedError):
     """401: the credentials are wrong or revoked; retrying cannot help."""
+
+
+class UnconfirmedPost(XError):
+    """X said yes with a body we cannot read: the post may be out, so it is never retried."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,7 @@ def _translated_errors() -> Iterator[None]:
         raise TransientXError(f"X connection failed: {type(exc).__name__}") from exc
     except requests.JSONDecodeError as exc:
         # A 2xx whose body is not JSON: the call may have taken effect, so it is not retried.
-        raise XError("X answered with a body that is not JSON") from exc
+        raise UnconfirmedPost("X answered with a body that is not JSON") from exc
 
 
 def error_from_response(response: requests.Response) -> XError:
@@ -275,7 +281,7 @@ def _json_body(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError as exc:
-        raise XError(
+        raise UnconfirmedPost(
             "X answered with a body that is not JSON", status_code=response.status_code
         ) from exc
 
@@ -285,5 +291,5 @@ def _data_field(body: Any, name: str) -> str:
     data = body.get("data") if isinstance(body, dict) else None
     value = data.get(name) if isinstance(data, dict) else None
     if value is None or value == "":
-        raise XError(f"X response has no data.{name}")
+        raise UnconfirmedPost(f"X response has no data.{name}")
     return str(value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.errors import InputError
 from chalicelib.events import (
     DIRECT_MESSAGE,
     INGRESS,
@@ -59,7 +60,7 @@ _XAA_TYPES = {
 }
 
 
-class UnsupportedPayload(ValueError):
+class UnsupportedPayload(InputError):
     """Valid JSON that is not a delivery we understand (e.g. a list, or no known keys)."""
 
 

@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import re
 
+from chalicelib.errors import InputError
+
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 SIGNATURE_PREFIX = "sha256="
 
@@ -16,11 +18,11 @@ _CRC_TOKEN = re.compile(r"[A-Za-z0-9_\-.~+/=]{1,128}")
 _SIGNATURE = re.compile(r"sha256=[A-Za-z0-9+/]{43}=")
 
 
-class InvalidCrcToken(ValueError):
+class InvalidCrcToken(InputError):
     pass
 
 
-class InvalidSignature(ValueError):
+class InvalidSignature(InputError):
     pass
 
 

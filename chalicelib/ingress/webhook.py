@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.errors import InputError
 from chalicelib.events import ContractError, MessageReceived
 from chalicelib.ingress import signature
 from chalicelib.ingress.activity import UnsupportedPayload, translate
@@ -22,11 +23,11 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 64
 
 
-class PayloadTooLarge(ValueError):
+class PayloadTooLarge(InputError):
     pass
 
 
-class InvalidPayload(ValueError):
+class InvalidPayload(InputError):
     pass
 
 

@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import ConfigurationError
+
 logger = logging.getLogger(__name__)
 
 BOT_FILE = Path(__file__).with_name("bot.json")
@@ -26,7 +28,7 @@ FALLBACK_INTENT = "FallbackIntent"
 FALLBACK_SIGNATURE = "AMAZON.FallbackIntent"
 
 
-class BotDefinitionError(ValueError):
+class BotDefinitionError(ConfigurationError, ValueError):
     """bot.json does not describe a bot Lex (or the local matcher) could build."""
 
 

@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import InputError
 from chalicelib.responders.bot_definition import FALLBACK_INTENT, load_bot_definition
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ JOKE_BLOCKLIST = re.compile(
 )
 
 
-class UnknownIntentError(ValueError):
+class UnknownIntentError(InputError):
     """An intent this code does not fulfil: bot.json and the code disagree."""
 
 

@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.errors import InputError
+
 # Replay copies get ids derived from (replay name, original id): the local log keeps ids
 # unique, and the same replay name can never be applied twice.
 _REPLAY_NAMESPACE = uuid.UUID("7f0b9a52-5d0e-4a51-9d3c-6a7e0c1f5b21")
 TERMINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED")
 
 
-class ReplayError(RuntimeError):
+class ReplayError(InputError):
     """A replay that cannot start: nothing to filter on, a name already used, no archive."""
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import InputError
 from magpie.apps import ROOT
 
 QUERIES = ROOT / "queries"
@@ -66,7 +67,7 @@ _HIVE_SCALARS = {
 }
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """A report that cannot run: an unknown name, a bad table definition or bad SQL."""
 
 
