@@ -6,10 +6,10 @@ import importlib
 import inspect
 import pkgutil
 
+import magpie
 import pytest
 
 import chalicelib
-import magpie
 from chalicelib.errors import EXIT_CODES, MagpieError
 
 
