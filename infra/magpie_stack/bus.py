@@ -19,7 +19,7 @@ METRIC_NAMESPACE = "Magpie"
 # Below egress's REPLY_MEMORY_DAYS (400): a replay from the archive never answers twice.
 ARCHIVE_RETENTION_DAYS = 365
 
-# Every detail-type on the bus (DESIGN.md §2), one metric each.
+# Every detail-type on the bus (chalicelib/events.py), one metric each.
 DETAIL_TYPES: tuple[str, ...] = (
     *contract.TWITTER_DETAIL_TYPES,
     *(model.DETAIL_TYPE for model in contract.MODELS),

@@ -1,6 +1,7 @@
 """The four Chalice apps, packaged by the built-in `chalice.cdk.Chalice` construct.
 
-What this module adds to the plain construct (DESIGN.md §4 explains why each is needed):
+What this module adds to the plain construct (docs/ARCHITECTURE.md, "Chalice and CDK",
+explains why each is needed):
 
 - Several constructs in one process would reuse the first app's `app` and `chalicelib`
   modules: each app is packaged with those modules cleared and its folder first on sys.path.

@@ -3,7 +3,8 @@
 ChaliceApp.give_role gives every function a role of its own that may only write its own
 logs; the steps here add the variables each function's code reads and the actions it calls,
 on the resources it calls them on, and nothing else. Then each `on_cw_event` rule moves onto
-the bus and only the functions named in `publishers` may put events on it (DESIGN.md §2).
+the bus and only the functions named in `publishers` may put events on it
+(docs/ARCHITECTURE.md, "The event contract").
 
 Nothing here makes a construct in a scope of its own: statements go into each role's default
 policy and overrides onto Chalice's resources, so no logical id depends on this module.
@@ -261,7 +262,7 @@ def rules_onto_bus(stack: MagpieStack) -> None:
 
 
 def publishers(stack: MagpieStack) -> dict[str, list[iam.IRole]]:
-    """Who may publish what (DESIGN.md §2): each role may put events with its own source
+    """Who may publish what: each role may put events with its own source (chalicelib/events.py)
     only; EventSpine.restrict_publishers denies everyone else."""
     return {
         contract.INGRESS: [publishes(stack, "ingress", "api_handler", contract.INGRESS)],

