@@ -242,6 +242,13 @@ class Settings:
     # --- local runtime ----------------------------------------------------------------
 
     @property
+    def allowed_hosts(self) -> frozenset[str]:
+        """Host names `magpie serve` answers besides the address it is bound to: a page on
+        any other name (DNS rebinding) must not reach the webhook or the dashboard."""
+        raw = self._get("MAGPIE_ALLOWED_HOSTS", "") or ""
+        return frozenset(h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip())
+
+    @property
     def bus_max_attempts(self) -> int:
         return self._int("MAGPIE_BUS_MAX_ATTEMPTS", 5, minimum=1)
 

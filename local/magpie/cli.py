@@ -21,16 +21,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from chalicelib.config import settings
     from chalicelib.secrets import ensure_local_secret
     from magpie.runtime import Runtime, configure_environment
-    from magpie.server import make_server
+    from magpie.server import keep_private, make_server
 
     home = _home(args)
+    keep_private(home)
     configure_environment(home, **({"MAGPIE_LIVE": "true"} if args.live else {}))
     _ = settings().bot_user_id  # fail fast, naming the variable, before binding the port
     keys = ensure_local_secret(home)
     if keys.generated:
         print(f"Using the generated webhook secret in {home / 'x-secret.json'}")
-    server = make_server(args.host, args.port)
-    base = f"http://{args.host}:{server.server.server_address[1]}"
+    if not args.verbose:
+        # waitress warns at every queued request under a burst: noise beside real alerts.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    server = make_server(args.host, args.port, verbose=args.verbose)
+    base = f"http://{args.host}:{server.port}"
     print(
         f"Serving the webhook on {base}/twitter and the dashboard on {base}/dashboard/", flush=True
     )
@@ -40,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_dispatch:
         runtime.start()
     try:
-        thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, name="webhook-server", daemon=True)
         thread.start()
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
@@ -330,6 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-dispatch",
         action="store_true",
         help="only accept webhooks onto the durable bus; deliver nothing",
+    )
+    serve.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,  # keeps `magpie -v serve` as set before the command
+        help="debug logging and one access-log line per request",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -1,38 +1,272 @@
-"""Serve the ingress Chalice app over HTTP, exactly as `chalice local` does, and beside it
-the local dashboard (/dashboard and its JSON API under /api/)."""
+"""`magpie serve`'s HTTP front: the ingress Chalice app and the local dashboard on waitress.
+
+Chalice's own local server (`chalice local`, kept for trying the CRC) is a development
+server: a listen backlog of 5, one thread per connection, no read timeout, the body read
+whole before any size check. Here waitress, a production WSGI server, carries the
+traffic, and a small WSGI adapter hands each request to Chalice's `LocalGateway`, the API
+Gateway emulation `chalice local` itself uses, so the webhook answers exactly as there.
+
+What the front refuses before the app sees a byte of the body:
+  - a `Host` that is neither the bound address nor in MAGPIE_ALLOWED_HOSTS: 421, for every
+    path, the dashboard and its API included (a page on another name, pointed at this
+    address by DNS rebinding, must not read the messages);
+  - a `Content-Length` over the webhook's limit: 413, from the header alone;
+  - a malformed request line or header (`Content-Length: abc`): 400, from waitress;
+  - a connection silent for READ_TIMEOUT seconds, e.g. a request left half-sent: closed.
+Reading and writing sockets is asynchronous in waitress, so slow or stalled clients hold
+a socket each, never a worker thread.
+"""
 
 from __future__ import annotations
 
-import functools
+import ipaddress
 import logging
+import os
 import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("magpie.access")
+
+# A delivery from X is a few KB and arrives whole; a client silent this long is gone or
+# stalling on purpose.
+READ_TIMEOUT = 5
+# Worker threads for the app: the webhook's work is a signature check and one commit.
+THREADS = 8
+# Open connections at once (each costs a socket, not a thread).
+CONNECTION_LIMIT = 512
+IDENT = "magpie"  # the Server header: no server or Python version for a scanner to match
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARD_ADDRESSES = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (names, not a bind)
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
-def make_server(host: str, port: int, *, quiet: bool = False, dashboard: bool = True) -> Any:
-    """Chalice's own local dev server around the ingress app (the code `chalice local` runs).
+def keep_private(home: Path) -> None:
+    """Files this process creates are readable by their owner only (umask 077), and
+    MAGPIE_HOME is a 0700 folder: DMs, photos and secrets live there."""
+    os.umask(0o077)
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
 
-    With `dashboard`, requests for /dashboard* and /api/* are answered by the dashboard
-    (over the local bus configured in the environment); every other request reaches the
-    ingress app unchanged."""
+
+# --- the hosts we answer to -------------------------------------------------------------
+
+
+def allowed_hosts(bound_host: str, configured: Iterable[str] = ()) -> frozenset[str]:
+    """The names a request's Host may carry: the bound address (and `localhost` beside a
+    loopback one) plus the configured names. A wildcard bind has no address of its own,
+    so it answers only to configured names."""
+    from chalicelib.config import ConfigError
+
+    names = {name.lower().rstrip(".") for name in configured}
+    bound = bound_host.strip("[]").lower()
+    if bound not in WILDCARD_ADDRESSES:
+        names.add(bound)
+        if _is_loopback(bound):
+            names |= LOOPBACK_NAMES
+    if not names:
+        raise ConfigError(
+            f"environment variable MAGPIE_ALLOWED_HOSTS is required to serve on {bound_host!r}: "
+            "the host names clients use to reach this server (comma-separated)"
+        )
+    return frozenset(names)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(header: str) -> str | None:
+    """The host name of a Host header ('Example.org:8000' -> 'example.org'), or None."""
+    if not header or any(ch in header for ch in "/?#@\\ "):
+        return None
+    try:
+        parts = urlsplit(f"//{header}")
+        name, _ = parts.hostname, parts.port  # .port raises on a malformed port
+    except ValueError:  # a malformed port or IPv6 literal
+        return None
+    return name.rstrip(".") if name else None
+
+
+def refuse_other_hosts(app: WsgiApp, names: frozenset[str]) -> WsgiApp:
+    def guarded(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if host_name(environ.get("HTTP_HOST", "")) not in names:
+            return _answer(start_response, 421, b'{"error": "host not allowed"}')
+        return app(environ, start_response)
+
+    return guarded
+
+
+# --- the apps behind the front ----------------------------------------------------------
+
+
+def _thread_safe(app: Any) -> Any:
+    """Chalice keeps the request it is handling on the app object (`current_request`), so
+    two requests served at once would read each other's. Chalice has no setting for it;
+    its local server swaps the app's class for `LocalChalice`, whose `current_request` is
+    per thread, and so do we, with a subclass of our own (Chalice's classes stay as they
+    are, so any number of servers can be made in one process)."""
+    from chalice.local import LocalChalice
+
+    if not isinstance(app, LocalChalice):
+        app.__class__ = type(f"PerThread{type(app).__name__}", (LocalChalice, type(app)), {})
+    return app
+
+
+def chalice_wsgi(app: Any, app_name: str) -> WsgiApp:
+    """A WSGI app answering through Chalice's LocalGateway, as `chalice local` does."""
     from chalice.config import Config
-    from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
+    from chalice.local import LocalGateway, LocalGatewayException
 
+    gateway = LocalGateway(_thread_safe(app), Config.create(app_name=app_name))
+
+    def serve(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)  # waitress checked it is digits
+        body = environ["wsgi.input"].read(length) if length else None
+        try:
+            response = gateway.handle_request(
+                environ["REQUEST_METHOD"], request_target(environ), _headers(environ), body
+            )
+        except LocalGatewayException as exc:
+            return _answer(start_response, exc.CODE, exc.body or b"", exc.headers)
+        return _answer_gateway(start_response, response)
+
+    return serve
+
+
+def dashboard_wsgi(dashboard: Any) -> WsgiApp:
+    def serve(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        try:
+            response = dashboard.handle(method, request_target(environ))
+        except Exception:  # one broken view must not take the server down; logged in full
+            logger.exception("dashboard failed on %s %s", method, environ.get("PATH_INFO"))
+            return _answer(start_response, 500, b'{"error": "internal error; see the log"}')
+        headers = {"Content-Type": response.content_type, **response.headers}
+        return _answer(
+            start_response, response.status, response.body, headers, send_body=method != "HEAD"
+        )
+
+    return serve
+
+
+def route(dashboard: WsgiApp | None, webhook: WsgiApp) -> WsgiApp:
+    from magpie.dashboard.api import wants
+
+    def routed(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if dashboard is not None and wants(environ.get("PATH_INFO", "")):
+            return dashboard(environ, start_response)
+        return webhook(environ, start_response)
+
+    return routed
+
+
+def access_log(app: WsgiApp) -> WsgiApp:
+    """One line per request (method, path without its query, status, time): `-v` only."""
+
+    def logged(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        seen: list[str] = []
+
+        def recording(status: str, headers: Any, exc_info: Any = None) -> Any:
+            seen.append(status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info)
+
+        result = app(environ, recording)
+        access_logger.info(
+            "%s %s %s %.1fms",
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO"),
+            seen[0] if seen else "-",
+            (time.perf_counter() - started) * 1000,
+        )
+        return result
+
+    return logged
+
+
+def request_target(environ: Environ) -> str:
+    """The path and query as sent ('/twitter?crc_token=a%2Bb'), rebuilt from WSGI's
+    decoded PATH_INFO (bytes carried as latin-1 strings, PEP 3333)."""
+    raw = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1")
+    path = quote(raw, safe="/:@!$&'()*+,;=-._~") or "/"
+    query = environ.get("QUERY_STRING", "")
+    return f"{path}?{query}" if query else path
+
+
+def _headers(environ: Environ) -> dict[str, str]:
+    headers = {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    return headers
+
+
+def _answer_gateway(start_response: StartResponse, response: dict[str, Any]) -> list[bytes]:
+    import base64
+
+    body = response.get("body") or b""
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body)
+    headers: list[tuple[str, str]] = list((response.get("headers") or {}).items())
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers.extend((name, value) for value in values)
+    return _answer(start_response, response["statusCode"], body, headers)
+
+
+def _answer(
+    start_response: StartResponse,
+    status: int,
+    body: str | bytes,
+    headers: dict[str, str] | list[tuple[str, str]] | None = None,
+    *,
+    send_body: bool = True,
+) -> list[bytes]:
+    """Start the response; Content-Length is always the body's (for HEAD too, unsent)."""
+    from http import HTTPStatus
+
+    data = body.encode() if isinstance(body, str) else body
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    if not any(name.lower() == "content-type" for name, _ in pairs):
+        pairs.append(("Content-Type", "application/json"))
+    pairs = [(n, str(v)) for n, v in pairs if n.lower() != "content-length"]
+    pairs.append(("Content-Length", str(len(data))))
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    start_response(f"{status} {phrase}", pairs)
+    return [data] if send_body else []
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+def webhook_app(host: str, *, dashboard: bool = True, verbose: bool = False) -> WsgiApp:
+    """The whole front as one WSGI app: Host check, then the dashboard or the webhook."""
+    from chalicelib.config import settings
     from magpie.apps import load_app
 
-    app = load_app("ingress").app
-    if not isinstance(app, LocalChalice):
-        # What chalice.local.create_local_server does, but once per process: doing it again
-        # on the (cached) app makes an inheritance cycle, so a second server failed.
-        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-        app.__class__ = CustomLocalChalice
-    handler = functools.partial(
-        _handler_class(), dashboard=_dashboard_api() if dashboard else None, quiet=quiet
-    )
-    config = Config.create(app_name="magpie-ingress")
-    return LocalDevServer(app, config, host, port, handler_cls=handler)
+    webhook = chalice_wsgi(load_app("ingress").app, "magpie-ingress")
+    board = dashboard_wsgi(_dashboard_api()) if dashboard else None
+    app = refuse_other_hosts(route(board, webhook), allowed_hosts(host, settings().allowed_hosts))
+    return access_log(app) if verbose else app
 
 
 def _dashboard_api() -> Any:
@@ -43,68 +277,72 @@ def _dashboard_api() -> Any:
     return DashboardApi(backend.local_bus_store(), settings().home / "media")
 
 
-def _server_error() -> Any:
-    from magpie.dashboard.api import Response
+class WebhookServer:
+    """waitress serving `webhook_app`, stoppable from another thread."""
 
-    return Response(500, b'{"error": "internal error; see the server log"}')
+    POLL_SECONDS = 0.2  # how soon serve_forever notices shutdown()
+
+    def __init__(
+        self, host: str, port: int, *, dashboard: bool = True, verbose: bool = False
+    ) -> None:
+        from waitress.server import create_server
+
+        from chalicelib.ingress.webhook import MAX_BODY_BYTES
+
+        self._map: dict[int, Any] = {}
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._server = create_server(
+            webhook_app(host, dashboard=dashboard, verbose=verbose),
+            map=self._map,
+            host=host,
+            port=port,
+            threads=THREADS,
+            connection_limit=CONNECTION_LIMIT,
+            channel_timeout=READ_TIMEOUT,
+            cleanup_interval=1,
+            # waitress refuses a Content-Length >= this from the header, before the body.
+            max_request_body_size=MAX_BODY_BYTES + 1,
+            max_request_header_size=64 * 1024,
+            ident=IDENT,
+            expose_tracebacks=False,
+        )
+        self.host = host
+        self.port: int = self._server.effective_port
+
+    def serve_forever(self) -> None:
+        from waitress import wasyncore
+
+        try:
+            while not self._stop.is_set():
+                wasyncore.loop(timeout=self.POLL_SECONDS, map=self._map, use_poll=True, count=1)
+        finally:
+            self._server.task_dispatcher.shutdown()
+            wasyncore.close_all(self._map)
+            self._stopped.set()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop serving; returns once the server thread has closed every socket."""
+        self._stop.set()
+        self._stopped.wait(timeout)
 
 
-@functools.cache
-def _handler_class() -> type:
-    """ChaliceRequestHandler, with the dashboard's paths answered before the gateway's."""
-    from chalice.local import ChaliceRequestHandler
-
-    from magpie.dashboard.api import wants
-
-    class MagpieRequestHandler(ChaliceRequestHandler):
-        def __init__(self, *args: Any, dashboard: Any, quiet: bool, **kwargs: Any) -> None:
-            # Set before the base __init__, which handles the request there and then.
-            self.dashboard = dashboard
-            self.quiet = quiet
-            super().__init__(*args, **kwargs)
-
-        def _dispatch(self) -> None:
-            if self.dashboard is not None and wants(self.path):
-                self._answer_dashboard()
-            else:
-                self._generic_handle()
-
-        def _answer_dashboard(self) -> None:
-            length = int(self.headers.get("content-length", "0") or 0)
-            if length:
-                self.rfile.read(length)  # keep the kept-alive connection in step
-            try:
-                response = self.dashboard.handle(self.command, self.path)
-            except Exception:
-                logger.exception("dashboard failed on %s %s", self.command, self.path)
-                response = _server_error()
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(response.body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            if not self.quiet:
-                super().log_message(format, *args)
-
-        # The base class binds every verb to its own handler; rebind them to ours.
-        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
-
-    return MagpieRequestHandler
+def make_server(
+    host: str, port: int, *, verbose: bool = False, dashboard: bool = True
+) -> WebhookServer:
+    return WebhookServer(host, port, dashboard=dashboard, verbose=verbose)
 
 
 class BackgroundServer:
     """The webhook server on a thread; port 0 picks a free port."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = True) -> None:
-        self.server = make_server(host, port, quiet=quiet)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> None:
+        self.server = make_server(host, port, verbose=verbose)
         self.host = host
-        self.port = self.server.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.server.serve_forever, daemon=True)
+        self.port = self.server.port
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="webhook-server", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -116,5 +354,4 @@ class BackgroundServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.server.shutdown()
-        self.server.server.server_close()
         self._thread.join(timeout=5)

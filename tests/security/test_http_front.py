@@ -1,0 +1,225 @@
+"""`magpie serve`'s HTTP front under hostile or heavy traffic, over real sockets.
+
+The server is the one `magpie serve` runs (waitress, in this process, port 0); requests
+are written byte by byte where a client library would tidy them up.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import json
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from magpie.server import READ_TIMEOUT, BackgroundServer, allowed_hosts, host_name
+
+from chalicelib.config import ConfigError
+from chalicelib.ingress.signature import SIGNATURE_HEADER, sign
+from chalicelib.ingress.webhook import MAX_BODY_BYTES
+from tests.conftest import SECRET, load_sample
+
+
+@pytest.fixture
+def server(local_env):
+    with BackgroundServer() as running:
+        yield running
+
+
+def raw(server, request: bytes, *, timeout: float = 10) -> bytes:
+    """Send `request` as is and read until the server closes or goes quiet."""
+    with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
+        sock.sendall(request)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+                if b"\r\n\r\n" in received and _complete(received):
+                    break
+        except TimeoutError:
+            pass
+        return received
+
+
+def _complete(response: bytes) -> bool:
+    head, _, body = response.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":", 1)[1])
+    return False
+
+
+def status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
+
+
+def delivery(n: int) -> bytes:
+    payload = copy.deepcopy(load_sample("mention-plain.json"))
+    tweet = payload["tweet_create_events"][0]
+    tweet["id"], tweet["id_str"] = 5_000_000 + n, str(5_000_000 + n)
+    return json.dumps(payload).encode()
+
+
+def post(server, body: bytes, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, body)}
+    if host is not None:
+        headers["Host"] = host
+    try:
+        connection.request("POST", "/twitter", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def get(server, path: str, host: str) -> tuple[int, bytes]:
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    response = raw(server, request)
+    return status_of(response), response.partition(b"\r\n\r\n")[2]
+
+
+# --- bursts -------------------------------------------------------------------------------
+
+
+def test_64_concurrent_signed_deliveries_are_all_answered_200(server):
+    bodies = [delivery(n) for n in range(64)]
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        answers = list(pool.map(lambda body: post(server, body), bodies))
+    assert [status for status, _, _ in answers] == [200] * 64
+    assert all(json.loads(body)["messages"] == 1 for _, _, body in answers)
+
+
+# --- what is refused before the body is read ----------------------------------------------
+
+
+def test_an_oversized_content_length_is_413_without_sending_the_body(server):
+    # Only the headers go out: the answer cannot depend on reading 200 MB.
+    started = time.monotonic()
+    response = raw(
+        server,
+        b"POST /twitter HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 200000000\r\n\r\n",
+    )
+    assert status_of(response) == 413
+    assert time.monotonic() - started < READ_TIMEOUT
+
+
+def test_a_body_at_the_webhooks_limit_reaches_the_app(server):
+    # One byte under waitress's cut-off: the app reads it and answers (401: not signed).
+    body = b"{" + b" " * (MAX_BODY_BYTES - 2) + b"}"
+    response = raw(
+        server,
+        b"POST /twitter HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body,
+    )
+    assert status_of(response) == 401
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"Content-Length: abc", b"Content-Length: -1", b"Content-Length: 1e3", b"Bad Header\x00: x"],
+)
+def test_malformed_headers_are_400_without_a_traceback(server, header):
+    response = raw(
+        server, b"POST /twitter HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header + b"\r\n\r\n{}"
+    )
+    assert status_of(response) == 400
+    assert b"Traceback" not in response and b'File "' not in response
+
+
+def test_the_server_header_names_no_python_or_server_version(server):
+    status, headers, _ = post(server, delivery(1))
+    assert status == 200
+    assert headers["Server"] == "magpie"
+    assert "python" not in json.dumps(headers).lower()
+
+
+# --- slow clients -------------------------------------------------------------------------
+
+
+def test_half_sent_requests_are_dropped_and_do_not_block_others(server):
+    stalled = []
+    for _ in range(50):
+        sock = socket.create_connection((server.host, server.port), timeout=READ_TIMEOUT * 4)
+        sock.sendall(b"POST /twitter HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n")
+        stalled.append(sock)
+    try:
+        # The stalled clients hold sockets, not the threads that answer others.
+        started = time.monotonic()
+        assert post(server, delivery(2))[0] == 200
+        assert time.monotonic() - started < 2
+        # And each stalled connection is closed after READ_TIMEOUT (plus the sweep).
+        closed_after = []
+        for sock in stalled:
+            assert sock.recv(1024) == b""  # EOF: the server hung up
+            closed_after.append(time.monotonic() - started)
+        assert max(closed_after) < READ_TIMEOUT + 3
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+# --- Host: DNS rebinding ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/summary", "/dashboard/", "/api/events?after=0"])
+def test_the_dashboard_refuses_a_foreign_host(server, path):
+    status, body = get(server, path, "attacker.example")
+    assert status == 421
+    assert b"host not allowed" in body
+
+
+def test_the_dashboard_answers_the_bound_address_and_localhost(server):
+    for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}", "LOCALHOST."):
+        assert get(server, "/api/summary", host)[0] == 200, host
+
+
+def test_a_signed_delivery_with_a_foreign_host_is_refused(server):
+    assert post(server, delivery(3), host="attacker.example")[0] == 421
+    assert post(server, delivery(3), host="127.0.0.1.attacker.example")[0] == 421
+
+
+def test_a_request_without_host_is_refused(server):
+    response = raw(server, b"GET /api/summary HTTP/1.0\r\n\r\n")
+    assert status_of(response) == 421
+
+
+def test_a_configured_name_is_answered(local_env, monkeypatch):
+    monkeypatch.setenv("MAGPIE_ALLOWED_HOSTS", "bot.example.org, Magpie.Example.net")
+    from chalicelib.config import reset_settings
+
+    reset_settings()
+    with BackgroundServer() as server:
+        assert get(server, "/api/summary", "bot.example.org")[0] == 200
+        assert get(server, "/api/summary", "magpie.example.net:443")[0] == 200
+        assert get(server, "/api/summary", "example.org")[0] == 421
+
+
+def test_a_wildcard_bind_needs_configured_names():
+    with pytest.raises(ConfigError, match="MAGPIE_ALLOWED_HOSTS"):
+        allowed_hosts("0.0.0.0")
+    assert allowed_hosts("0.0.0.0", ["bot.example.org"]) == {"bot.example.org"}
+    assert "localhost" in allowed_hosts("::1")
+    assert "localhost" not in allowed_hosts("192.0.2.7")
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("example.org", "example.org"),
+        ("Example.ORG:8000", "example.org"),
+        ("[::1]:8642", "::1"),
+        ("example.org.", "example.org"),
+        ("", None),
+        ("a@example.org", None),
+        ("example.org/x", None),
+        ("example.org:port", None),
+        ("[::1", None),
+    ],
+)
+def test_host_name_reads_the_header_strictly(header, name):
+    assert host_name(header) == name
