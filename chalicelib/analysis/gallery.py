@@ -31,7 +31,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import InputError
+
 logger = logging.getLogger(__name__)
+
+
+class EnrolmentPhotoError(InputError):
+    """An enrolment photo shows no face or several: `index` is its position among the
+    images given, `found` what it shows ("no face", "2 faces")."""
+
+    def __init__(self, message: str, *, index: int, found: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.found = found
+
 
 MATCH_THRESHOLD = 0.6
 MATCH_STEEPNESS = 12.0
@@ -196,7 +209,9 @@ def _single_embedding(name: str, index: int, image: bytes) -> list[float]:
     faces = detect_faces(image)
     if len(faces) != 1:
         found = "no face" if not faces else f"{len(faces)} faces"
-        raise ValueError(
-            f"image {index} for {name!r} shows {found}; enrol with photos of exactly one face"
+        raise EnrolmentPhotoError(
+            f"image {index} for {name!r} shows {found}; enrol with photos of exactly one face",
+            index=index,
+            found=found,
         )
     return list(faces[0]["Embedding"])

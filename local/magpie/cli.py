@@ -10,10 +10,30 @@ import os
 import signal
 import sys
 import threading
+from importlib import metadata
 from pathlib import Path
+from typing import Any, NoReturn
+
+from chalicelib.errors import (
+    EXIT_CODES,
+    InputError,
+    MagpieError,
+    NotFoundError,
+    RefusedError,
+    UnavailableError,
+)
+
+INTERRUPTED = 130  # what a shell reports for a command ended by Ctrl-C (128 + SIGINT)
+FORMAT_OPTION: dict[str, Any] = {
+    "choices": ("table", "csv", "json"),
+    "default": "table",
+    "help": "output format (default: %(default)s); csv cells that a spreadsheet would run "
+    "as formulas are prefixed with '",
+}
 
 
 def _home(args: argparse.Namespace) -> Path:
+    """The one state folder every command reads and writes (`magpie demo` uses <home>/demo)."""
     return Path(args.home or os.environ.get("MAGPIE_HOME") or ".magpie").resolve()
 
 
@@ -73,12 +93,10 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.dead_letters:
         if args.aws or args.start or args.end or args.detail_type:
-            print("--dead-letters takes no window, detail-type or --aws", file=sys.stderr)
-            return 2
+            raise InputError("--dead-letters takes no window, detail-type or --aws")
         return _replay_dead_letters(args)
     if not (args.start and args.end):
-        print("nothing to replay: pass --from and --to, or --dead-letters", file=sys.stderr)
-        return 2
+        raise InputError("nothing to replay: pass --from and --to, or --dead-letters")
     return _replay_aws(args) if args.aws else _replay_archive(args)
 
 
@@ -102,19 +120,15 @@ def _replay_archive(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from chalicelib import backend
-    from magpie.replay import ReplayError, replay_local
+    from magpie.replay import replay_local
     from magpie.runtime import Runtime, configure_environment
     from magpie.stats import window
 
     home = _home(args)
-    configure_environment(home)
     span = window(args.start, args.end)
+    configure_environment(home)
     store = backend.local_bus_store()
-    try:
-        replay = replay_local(store, span.start, span.end, args.detail_type, args.name)
-    except ReplayError as exc:
-        print(f"magpie: {exc}", file=sys.stderr)
-        return 2
+    replay = replay_local(store, span.start, span.end, args.detail_type, args.name)
     print(f"replay {replay.name}: {replay.events} event(s) from {span.start} to {span.end}")
     if args.no_dispatch or not replay.events:
         return 0
@@ -139,26 +153,22 @@ def _replay_aws(args: argparse.Namespace) -> int:
     """Start an EventBridge archive replay (MAGPIE_ARCHIVE_ARN) onto the archive's bus."""
     from chalicelib import backend
     from chalicelib.config import settings
-    from magpie.replay import ReplayError, start_aws_replay, wait_for_replay
+    from magpie.replay import start_aws_replay, wait_for_replay
     from magpie.stats import window
 
     archive_arn = args.archive_arn or settings().archive_arn
     span = window(args.start, args.end)
     client = backend.aws_client("events")
-    try:
-        started = start_aws_replay(
-            client,
-            archive_arn=archive_arn,
-            start=span.start,
-            end=span.end,
-            name=args.name,
-            detail_types=args.detail_type or (),
-            rule_arns=args.rule or (),
-            bus_arn=args.bus_arn,
-        )
-    except ReplayError as exc:
-        print(f"magpie: {exc}", file=sys.stderr)
-        return 2
+    started = start_aws_replay(
+        client,
+        archive_arn=archive_arn,
+        start=span.start,
+        end=span.end,
+        name=args.name,
+        detail_types=args.detail_type or (),
+        rule_arns=args.rule or (),
+        bus_arn=args.bus_arn,
+    )
     print(f"started EventBridge replay {started['ReplayName']} ({started.get('State')})")
     print(json.dumps({"Destination": started["Destination"]}))
     if not args.wait:
@@ -176,14 +186,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"{name:<26} {reports.describe_query(path)}")
         return 0
     if bool(args.name) == bool(args.sql):
-        print("magpie report: give a query NAME or --sql (or --list)", file=sys.stderr)
-        return 2
-    try:
-        sql = args.sql or reports.query_text(args.name)
-        result = reports.run(sql, _home(args) / "lake")
-    except reports.ReportError as exc:
-        print(f"magpie: {exc}", file=sys.stderr)
-        return 2
+        raise InputError("give a query NAME or --sql (or --list)")
+    sql = args.sql or reports.query_text(args.name)
+    result = reports.run(sql, _home(args) / "lake")
     sys.stdout.write(reports.render(result, args.format))
     return 0
 
@@ -194,12 +199,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from magpie.runtime import configure_environment
     from magpie.stats import count_events, window
 
+    span = window(args.since, args.until)
     configure_environment(_home(args))
-    try:
-        span = window(args.since, args.until)
-    except ValueError as exc:
-        print(f"magpie: {exc}", file=sys.stderr)
-        return 2
     envelopes = (envelope for _, envelope in backend.local_bus_store().events_since(0))
     result = count_events(envelopes, span, args.by)
     sys.stdout.write(reports.render(result, args.format))
@@ -222,19 +223,34 @@ def cmd_faces(args: argparse.Namespace) -> int:
         configure_environment(_home(args))
     gallery = backend.face_gallery()
     if args.action == "add":
-        images = [Path(p).read_bytes() for p in args.images]
-        try:
-            count = gallery.add(args.name, images)
-        except ValueError as exc:
-            print(f"magpie: {exc}", file=sys.stderr)
-            return 2
+        count = _enrol(gallery, args.name, args.images)
         print(f"enrolled {count} face(s) of {args.name} in {gallery.location}")
     elif args.action == "remove":
-        print("removed" if gallery.remove(args.name) else f"{args.name} was not enrolled")
+        if not gallery.remove(args.name):
+            raise NotFoundError(f"{args.name!r} is not enrolled in {gallery.location}")
+        print(f"removed {args.name} from {gallery.location}")
     else:
         for name in gallery.names():
             print(name)
     return 0
+
+
+def _enrol(gallery: Any, name: str, paths: list[str]) -> int:
+    """Enrol every photo or none; an error names the file, not its position."""
+    from chalicelib.analysis.gallery import EnrolmentPhotoError
+
+    images = [Path(p).read_bytes() for p in paths]
+    try:
+        return gallery.add(name, images)
+    except EnrolmentPhotoError as exc:
+        raise InputError(
+            f"{paths[exc.index]} shows {exc.found}: enrol {name!r} with photos of exactly "
+            "one face (nothing was enrolled)"
+        ) from exc
+    except InputError:
+        raise
+    except ValueError as exc:  # a blank name
+        raise InputError(str(exc)) from exc
 
 
 def _faces_rekognition(args: argparse.Namespace) -> int:
@@ -246,8 +262,7 @@ def _faces_rekognition(args: argparse.Namespace) -> int:
     if not collection:
         raise ConfigError("environment variable REKOGNITION_COLLECTION_ID is required with --aws")
     if args.action != "add":
-        print("with --aws only `add` is supported; manage the collection in the console")
-        return 2
+        raise InputError("with --aws only `add` is supported; manage the collection in the console")
     client = backend.aws_client("rekognition")
     for image in args.images:
         face_id = enrol_known_face(client, collection, args.name, Path(image).read_bytes())
@@ -308,23 +323,54 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     try:
         figures = run_loadtest(home, options)
     except ValueError as exc:  # a non-empty --fresh-home, or a count out of bounds
-        print(f"magpie: {exc}", file=sys.stderr)
-        return 2
+        raise InputError(str(exc)) from exc
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     report_ok = figures["ledger"]["holds"] and figures["ledger"]["settled"]
     return 0 if report_ok and figures["unacknowledged"] == 0 else 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported in one line (and the exit code of bad input)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(InputError.exit_code, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _exit_codes_epilog() -> str:
+    lines = [f"  {code:<3} {meaning}" for code, meaning in sorted(EXIT_CODES.items())]
+    lines.append(f"  {INTERRUPTED:<3} interrupted (Ctrl-C)")
+    return "exit codes:\n" + "\n".join(lines)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("magpie")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="magpie", description=__doc__)
-    parser.add_argument("--home", help="state folder (default: $MAGPIE_HOME or ./.magpie)")
+    from magpie.client import DEFAULT_PORT, DEFAULT_URL
+
+    parser = _Parser(
+        prog="magpie",
+        description=__doc__,
+        epilog=_exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--home",
+        help="state folder every command shares (default: $MAGPIE_HOME, else ./.magpie; "
+        "`magpie demo` runs in <home>/demo)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the webhook and the whole bot locally")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
     serve.add_argument(
         "--live",
         action="store_true",
@@ -353,11 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     faces_sub = faces.add_subparsers(dest="action", required=True)
     add = faces_sub.add_parser("add", help="enrol a person from one or more photos")
-    add.add_argument("name")
-    add.add_argument("images", nargs="+")
-    remove = faces_sub.add_parser("remove")
-    remove.add_argument("name")
-    faces_sub.add_parser("list")
+    add.add_argument("name", help="the person's name, as replies will write it")
+    add.add_argument("images", nargs="+", help="photos (JPEG, PNG...) each showing one face")
+    remove = faces_sub.add_parser("remove", help="forget a person (exit 5 if not enrolled)")
+    remove.add_argument("name", help="the name given to `faces add`")
+    faces_sub.add_parser("list", help="the enrolled names")
     faces.set_defaults(func=cmd_faces)
 
     dead = sub.add_parser("dead-letters", help="list deliveries parked after their retries")
@@ -396,19 +442,29 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--wait", action="store_true", help="with --aws: wait until the replay has finished"
     )
-    replay.add_argument("--timeout", type=float, default=300.0)
+    replay.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for delivery (locally) or for --wait (default: %(default)s)",
+    )
     replay.set_defaults(func=cmd_replay)
 
     report = sub.add_parser(
         "report",
         help="run a named query or --sql over the local data lake (DuckDB)",
         description="The tables are the Glue tables of queries/glue/; the named queries are "
-        "queries/athena/*.sql, the same files Athena runs on AWS.",
+        "queries/athena/*.sql, the same files Athena runs on AWS. --sql runs in a full DuckDB "
+        "with your own rights: it can read and write any local file you can (read_csv, COPY "
+        "... TO, ATTACH), so run only SQL you trust.",
     )
     report.add_argument("name", nargs="?", help="a named query (see --list)")
-    report.add_argument("--sql", help="SQL to run instead of a named query")
+    report.add_argument(
+        "--sql",
+        help="SQL to run instead of a named query: full DuckDB, with access to local files",
+    )
     report.add_argument("--list", action="store_true", help="list the named queries")
-    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument("--format", **FORMAT_OPTION)
     report.set_defaults(func=cmd_report)
 
     stats = sub.add_parser(
@@ -418,15 +474,17 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--since", help="start (inclusive): ISO-8601, 'now' or an age like 2h")
     stats.add_argument("--until", help="end (exclusive): ISO-8601, 'now' or an age like 2h")
     stats.add_argument("--by", choices=("minute", "hour", "day"), help="count per time bucket")
-    stats.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    stats.add_argument("--format", **FORMAT_OPTION)
     stats.set_defaults(func=cmd_stats)
 
     send = sub.add_parser("send", help="sign a webhook payload and POST it")
-    send.add_argument("file")
-    send.add_argument("--url", default="http://127.0.0.1:8000/twitter")
+    send.add_argument("file", help="a webhook payload (JSON), e.g. examples/webhooks/*.json")
+    send.add_argument("--url", default=DEFAULT_URL, help="webhook URL (default: %(default)s)")
     send.set_defaults(func=cmd_send)
 
-    demo = sub.add_parser("demo", help="run every bundled sample through a fresh local stack")
+    demo = sub.add_parser(
+        "demo", help="run every bundled sample through a fresh local stack in <home>/demo"
+    )
     demo.set_defaults(func=cmd_demo)
 
     check = sub.add_parser(
@@ -447,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--image-share", type=float, default=0.1, help="share with photos")
     load.add_argument("--copies", type=int, default=1, help="send every delivery N times")
     load.add_argument("--timeout", type=float, default=600.0, help="deadline in seconds")
-    load.add_argument("--seed", type=int, default=1)
+    load.add_argument("--seed", type=int, default=1, help="random seed of the generated traffic")
     load.add_argument("--json", help="also write the figures to this file")
     load.add_argument("--fresh-home", help="run under this empty folder instead")
     load.set_defaults(func=cmd_loadtest)
@@ -455,18 +513,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. Every expected failure ends as one line on stderr and the exit code
+    of its kind (see `magpie --help`); a traceback means a bug."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a mistake argparse has already reported
+        return exc.code if isinstance(exc.code, int) else InputError.exit_code
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from chalicelib.config import ConfigError
-
     try:
         return args.func(args)
-    except ConfigError as exc:
-        print(f"magpie: {exc}", file=sys.stderr)
-        return 2
+    except MagpieError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except OSError as exc:
+        return _fail(*_describe_os_error(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted", INTERRUPTED)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"magpie: {message}", file=sys.stderr)
+    return code
+
+
+def _describe_os_error(exc: OSError) -> tuple[str, int]:
+    """One line for a file or network failure, and the exit code of its kind."""
+    import errno
+
+    what = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None:
+        what = f"{exc.filename}: {what}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"{what}: another process holds that port", UnavailableError.exit_code
+    if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
+        return what, NotFoundError.exit_code
+    if isinstance(exc, PermissionError):
+        return what, RefusedError.exit_code
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return what, UnavailableError.exit_code
+    return what, MagpieError.exit_code
 
 
 if __name__ == "__main__":

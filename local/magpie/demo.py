@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -23,8 +24,11 @@ DEMO_BOT_USER_ID = "1876543210987654321"  # the bot of the bundled (made-up) sam
 def _quiet_alerts() -> None:
     """The demo prints alerts under their delivery, so the sink's own console line is muted."""
     from chalicelib import backend
+    from chalicelib.alerts import LocalAlertSink
 
-    backend.alert_sink().mute_console()
+    sink = backend.alert_sink()
+    assert isinstance(sink, LocalAlertSink)  # the demo runs the local backend only
+    sink.mute_console()
 
 
 def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> int:
@@ -74,7 +78,22 @@ def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> i
             f"   dead letter: {letter.target} on {letter.detail_type}: {letter.last_error}",
             file=out,
         )
+    print(file=out)
+    for line in next_steps(home):
+        print(line, file=out)
     return 1 if failures or dead else 0
+
+
+def next_steps(home: Path) -> list[str]:
+    """What to type next to look at the demo's data: each command names the demo's home."""
+    magpie = f"magpie --home {shlex.quote(str(home))}"
+    return [
+        f"The demo's data is in {home}. Look at it with:",
+        f"  {magpie} stats",
+        f"  {magpie} report --list",
+        f"  {magpie} ledger",
+        f"or for every command: export MAGPIE_HOME={shlex.quote(str(home))}",
+    ]
 
 
 def enrol_known_faces(out: TextIO) -> None:

@@ -259,15 +259,46 @@ def _cell(value: Any) -> str:
     return str(plain)
 
 
+# Texts in the lake come from strangers. In a terminal table a newline would forge a row and
+# an escape sequence could restyle or hide output; bidi overrides reorder what is shown. Each
+# is written as a visible escape instead.
+_UNSAFE_IN_TABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# A spreadsheet runs a CSV cell starting with one of these as a formula (=HYPERLINK(...)):
+# OWASP's advice is to prefix such text with a quote, which makes it plain text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def table_safe(text: str) -> str:
+    """`text` with every control character written as an escape (\\n, \\x1b, \\u202e)."""
+    return _UNSAFE_IN_TABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def csv_safe(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text: strings that could start a formula get a
+    leading quote; numbers are left as they are (-1.5 stays a number)."""
+    cell = _cell(value)
+    if isinstance(_plain(value), str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
 def render(result: Result, fmt: str) -> str:
     if fmt == "json":
         rows = [dict(zip(result.columns, map(_plain, row), strict=True)) for row in result.rows]
         return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(result.columns)
-        writer.writerows([_cell(v) for v in row] for row in result.rows)
+        writer = csv.writer(out)  # RFC 4180: CRLF rows; a lone \r or \n in a cell is quoted
+        writer.writerow([csv_safe(c) for c in result.columns])
+        writer.writerows([csv_safe(v) for v in row] for row in result.rows)
         return out.getvalue()
     if fmt == "table":
         return _text_table(result)
@@ -275,12 +306,13 @@ def render(result: Result, fmt: str) -> str:
 
 
 def _text_table(result: Result) -> str:
-    cells = [[_cell(v) for v in row] for row in result.rows]
-    widths = [len(c) for c in result.columns]
+    columns = [table_safe(c) for c in result.columns]
+    cells = [[table_safe(_cell(v)) for v in row] for row in result.rows]
+    widths = [len(c) for c in columns]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [line.format(*result.columns).rstrip(), "  ".join("-" * w for w in widths)]
+    out = [line.format(*columns).rstrip(), "  ".join("-" * w for w in widths)]
     out += [line.format(*row).rstrip() for row in cells]
     out.append(f"({len(cells)} row{'s' if len(cells) != 1 else ''})")
     return "\n".join(out) + "\n"

@@ -15,11 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.errors import InputError
 from magpie.reports import Result
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 BUCKETS = {"minute": 16, "hour": 13, "day": 10}  # ISO prefix length of each bucket
+
+
+class TimeWindowError(InputError):
+    """A time the window cannot use: not a time, out of the calendar's range, or a window
+    whose start is not before its end."""
 
 
 def parse_time(value: str, now: datetime | None = None) -> str:
@@ -30,21 +36,25 @@ def parse_time(value: str, now: datetime | None = None) -> str:
     """
     now = now or datetime.now(UTC)
     text = value.strip()
+    try:
+        moment = _moment(text, now)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except ValueError as exc:
+        raise TimeWindowError(
+            f"not a time: {value!r} (use ISO-8601, 'now' or an age like 2h)"
+        ) from exc
+    except OverflowError as exc:  # an age or a zone shift that leaves years 1..9999
+        raise TimeWindowError(f"time out of range: {value!r} (years 1 to 9999)") from exc
+
+
+def _moment(text: str, now: datetime) -> datetime:
     relative = _RELATIVE.match(text)
     if text == "now":
-        moment = now
-    elif relative:
-        moment = now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
-    else:
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValueError(
-                f"not a time: {value!r} (use ISO-8601, 'now' or an age like 2h)"
-            ) from exc
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return now
+    if relative:
+        return now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,7 @@ def window(since: str | None, until: str | None, now: datetime | None = None) ->
     start = parse_time(since, now) if since else "0000-01-01T00:00:00Z"
     end = parse_time(until, now) if until else "9999-12-31T23:59:59Z"
     if start >= end:
-        raise ValueError(f"--since {start} is not before --until {end}")
+        raise TimeWindowError(f"the window's start {start} is not before its end {end}")
     return Window(start, end)
 
 
@@ -77,7 +87,7 @@ def count_events(envelopes: Iterable[dict[str, Any]], span: Window, by: str | No
         (replayed if envelope.get("replay-name") else originals)[key] += 1
     keys = sorted(set(originals) | set(replayed))
     if by:
-        rows = [(b, t, originals[(b, t)], replayed[(b, t)]) for b, t in keys]
+        rows: list[tuple[Any, ...]] = [(b, t, originals[(b, t)], replayed[(b, t)]) for b, t in keys]
         return Result([by, "detail-type", "events", "replayed"], rows)
     rows = [(t, originals[(b, t)], replayed[(b, t)]) for b, t in keys]
     return Result(["detail-type", "events", "replayed"], rows)

@@ -1,15 +1,23 @@
-"""The magpie command: demo and faces, as a user runs them."""
+"""The magpie command as a user runs it: demo, faces, and what every mistake prints."""
 
 from __future__ import annotations
 
+import argparse
 import io
+import re
+import socket
+import subprocess
+from importlib import metadata
 
 import pytest
-from magpie.cli import main
+from magpie.cli import build_parser, main
+from magpie.client import DEFAULT_PORT
 from magpie.demo import run_demo
 
 from chalicelib import backend
-from tests.conftest import ROOT
+from chalicelib.errors import EXIT_CODES, InputError, NotFoundError, UnavailableError
+from tests.conftest import ROOT, SAMPLES
+from tests.local.test_serve import MAGPIE, env_for, free_port
 
 KNOWN = ROOT / "examples" / "known-faces" / "eileen-collins.jpg"
 
@@ -35,8 +43,9 @@ def test_faces_add_list_remove(local_env, capsys):
     assert main(["--home", home, "faces", "list"]) == 0
     assert "Eileen Collins" in capsys.readouterr().out
     assert main(["--home", home, "faces", "remove", "Eileen Collins"]) == 0
+    assert capsys.readouterr().out.startswith("removed Eileen Collins")
     assert main(["--home", home, "faces", "list"]) == 0
-    assert "Eileen Collins" not in capsys.readouterr().out.replace("removed", "")
+    assert capsys.readouterr().out == ""
 
 
 def test_faces_add_refuses_a_photo_without_a_face(local_env, tmp_path, capsys):
@@ -44,5 +53,126 @@ def test_faces_add_refuses_a_photo_without_a_face(local_env, tmp_path, capsys):
 
     blank = tmp_path / "blank.png"
     Image.new("RGB", (200, 200), "white").save(blank)
-    assert main(["--home", str(local_env), "faces", "add", "Nobody", str(blank)]) == 2
-    assert "no face" in capsys.readouterr().err
+    assert main(["--home", str(local_env), "faces", "add", "Nobody", str(KNOWN), str(blank)]) == 2
+    err = capsys.readouterr().err
+    assert f"{blank} shows no face" in err and "nothing was enrolled" in err
+    assert main(["--home", str(local_env), "faces", "list"]) == 0
+    assert "Nobody" not in capsys.readouterr().out
+
+
+# --- one clear line and an exit code, never a traceback -----------------------------------
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith("magpie") and err.count("\n") == 1, err
+    return err
+
+
+def test_send_with_no_server_listening_says_so_in_one_line(local_env, capsys):
+    url = f"http://127.0.0.1:{free_port()}/twitter"  # nothing listens there
+    code = main(
+        ["--home", str(local_env), "send", str(SAMPLES / "mention-joke.json"), "--url", url]
+    )
+    assert code == UnavailableError.exit_code
+    err = _one_line_error(capsys)
+    assert f"cannot reach {url}" in err and "magpie serve" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["send", "missing.json"],
+        ["faces", "add", "Someone", "missing.jpg"],
+        ["ledger", "--expect", "missing.txt"],
+    ],
+)
+def test_a_missing_file_is_named_with_the_not_found_code(local_env, capsys, argv):
+    assert main(["--home", str(local_env), *argv]) == NotFoundError.exit_code
+    assert "missing." in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["replay", "--from", "banana", "--to", "now"], "not a time: 'banana'"),
+        (["replay", "--from", "99999999d", "--to", "now"], "out of range"),
+        (["stats", "--since", "9999-12-31T23:00-05:00"], "out of range"),
+        (["stats", "--since", "99999999999999999999999d"], "out of range"),
+        (["stats", "--since", "1h", "--until", "2h"], "not before"),
+        (["replay", "--from"], "expected one argument"),
+        (["stats", "--by", "year"], "invalid choice"),
+        (["report"], "give a query NAME or --sql"),
+    ],
+)
+def test_bad_times_and_arguments_are_input_errors(local_env, capsys, argv, words):
+    assert main(["--home", str(local_env), *argv]) == InputError.exit_code
+    assert words in _one_line_error(capsys)
+
+
+def test_removing_someone_never_enrolled_is_not_found(local_env, capsys):
+    assert main(["--home", str(local_env), "faces", "remove", "Nobody"]) == NotFoundError.exit_code
+    assert "'Nobody' is not enrolled" in _one_line_error(capsys)
+
+
+def test_serve_on_a_port_already_taken_says_so(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*MAGPIE, "serve", "--port", str(port)],
+            env=env_for(tmp_path / "home"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == UnavailableError.exit_code
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "magpie: Address already in use: another process holds that port"
+    ]
+
+
+# --- help, version, exit codes, default port --------------------------------------------
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"magpie {metadata.version('magpie')}"
+
+
+def test_help_documents_every_exit_code(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for code, meaning in EXIT_CODES.items():
+        assert re.search(rf"^\s+{code}\s+{re.escape(meaning)}$", out, re.MULTILINE), code
+
+
+def _parsers(parser: argparse.ArgumentParser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _parsers(child)
+
+
+def test_every_option_and_argument_has_help():
+    missing = [
+        f"{parser.prog} {action.dest}"
+        for parser in _parsers(build_parser())
+        for action in parser._actions
+        if not action.help and not isinstance(action, argparse._SubParsersAction)
+    ]
+    assert missing == []
+
+
+def test_one_default_port_for_serve_and_send_and_it_is_not_chalice_locals():
+    parser = build_parser()
+    serve = parser.parse_args(["serve"])
+    send = parser.parse_args(["send", "x.json"])
+    assert serve.port == DEFAULT_PORT != 8000
+    assert send.url == f"http://127.0.0.1:{DEFAULT_PORT}/twitter"
+    readme = (ROOT / "README.md").read_text()
+    assert f"127.0.0.1:{DEFAULT_PORT}" in readme and "127.0.0.1:8000" not in readme

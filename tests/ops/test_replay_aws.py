@@ -13,6 +13,7 @@ from magpie.replay import ReplayError, start_aws_replay, wait_for_replay
 from moto import mock_aws
 
 from chalicelib import backend
+from chalicelib.errors import ConfigurationError
 
 REGION = "eu-west-1"
 BUS = "arn:aws:events:eu-west-1:123456789012:event-bus/magpie"
@@ -208,5 +209,5 @@ def test_replay_command_replays_the_archive_to_the_rules_of_a_detail_type(
 def test_replay_command_with_aws_needs_an_archive(aws_credentials, monkeypatch, capsys):
     monkeypatch.delenv("MAGPIE_ARCHIVE_ARN", raising=False)
     backend.reset()
-    assert main(["replay", "--aws", "--from", "2h", "--to", "now"]) == 2
+    assert main(["replay", "--aws", "--from", "2h", "--to", "now"]) == ConfigurationError.exit_code
     assert "MAGPIE_ARCHIVE_ARN" in capsys.readouterr().err

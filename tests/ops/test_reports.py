@@ -11,8 +11,9 @@ from datetime import datetime
 import pytest
 from magpie import reports
 from magpie.cli import main
+from magpie.lake import LocalLake
 
-from tests.ops.lakedata import M1_ANALYSED_AT, M4_ANALYSED_AT, write_lake
+from tests.ops.lakedata import M1_ANALYSED_AT, M4_ANALYSED_AT, envelope, message, sent, write_lake
 
 # The reference's three Athena queries, verbatim from its README.
 REFERENCE = {
@@ -158,15 +159,38 @@ def test_replies_by_outcome(lake):
     ]
 
 
-def test_reply_latency_percentiles(lake):
+def test_reply_latency(lake):
     """m1: received 10:00:00, posted 09:59:50, SentAt 10:00:04 -> 4 s, 14 s since posted.
     m2: received 11:00:00, no ReceivedAt, no SentAt, TWEET_SENT at 11:00:10 -> 10 s, 10 s."""
     result = run_named("reply-latency", lake)
     assert result.columns == [
-        "replies", "p50_seconds", "p95_seconds", "p50_since_post_seconds",
-        "p95_since_post_seconds",
+        "replies", "mean_seconds", "p95_seconds", "max_seconds", "mean_since_post_seconds",
+        "p95_since_post_seconds", "delivered_late",
     ]  # fmt: skip
-    assert result.rows == [(2, 4.0, 10.0, 10.0, 14.0)]
+    assert result.rows == [(2, 7.0, 10.0, 10.0, 12.0, 14.0, 0)]
+
+
+def test_reply_latency_of_quick_replies_in_whole_second_times_is_not_zero(tmp_path):
+    """Five replies: four in the same whole second as their message, one a second later,
+    as `magpie demo` gives. Their typical latency is under a second, not 0 s; and posts
+    written months before they arrived (old samples, a redelivered backlog) are counted
+    apart instead of swamping the author's wait."""
+    lake = LocalLake(tmp_path / "lake")
+    for n in range(5):
+        received = message(f"90{n}", "ana", "hi", received_at="2026-07-15T14:00:00Z")
+        lake.write(envelope(received, f"2026-12-02T07:27:4{n}Z"))
+        sent_at = f"2026-12-02T07:27:4{n + (n == 4)}Z"
+        lake.write(envelope(sent(received, dry_run=True, sent_at=sent_at), sent_at))
+    fresh = message("999", "bob", "hi", received_at="2026-12-02T07:27:58Z")
+    lake.write(envelope(fresh, "2026-12-02T07:28:00Z"))
+    lake.write(envelope(sent(fresh, dry_run=True, sent_at=None), "2026-12-02T07:28:01Z"))
+    result = run_named("reply-latency", lake.root)
+    row = dict(zip(result.columns, result.rows[0], strict=True))
+    assert row["replies"] == 6
+    assert 0 < row["mean_seconds"] < 1  # (0 + 0 + 0 + 0 + 1 + 1) / 6
+    assert row["max_seconds"] == 1.0
+    assert row["mean_since_post_seconds"] == 3.0  # only the fresh post: 07:27:58 -> 07:28:01
+    assert row["delivered_late"] == 5
 
 
 def test_duplicated_and_replayed_records_count_once(lake):
@@ -239,3 +263,31 @@ def test_alerts_query_uses_the_alert_rules_threshold():
     sql = reports.query_text("alerts-per-author")
     (threshold,) = re.findall(r"sentimentscore\.negative >= ([0-9.]+)", sql)
     assert float(threshold) == ALERT_MIN_NEGATIVE_SCORE
+
+
+# --- output an operator can open safely -------------------------------------------------
+
+FORGED = "nice bot\n9999  @admin  POSITIVE  forged row\x1b[2J\u202e"
+
+
+def test_a_newline_in_a_tweet_cannot_forge_a_row_in_table_output():
+    result = reports.Result(["author", "text"], [("ana", FORGED), ("bob", "fine")])
+    lines = reports.render(result, "table").splitlines()
+    assert len(lines) == 2 + 2 + 1  # header, rule, two rows, count
+    assert lines[2].startswith("ana") and "\\n9999" in lines[2]
+    assert "\\x1b[2J" in lines[2] and "\\u202e" in lines[2]
+    assert not any(c in "".join(lines) for c in "\x1b\u202e\r")
+
+
+@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)",
+                                  "\t=1", "\r=1"])  # fmt: skip
+def test_csv_neutralises_cells_a_spreadsheet_would_run(text):
+    result = reports.Result(["text", "score"], [(text, -0.5)])
+    (row,) = list(csv.reader(io.StringIO(reports.render(result, "csv"), newline="")))[1:]
+    assert row == ["'" + text, "-0.5"]  # the text is inert; the number stays a number
+
+
+def test_sql_help_says_it_is_full_duckdb_over_local_files(capsys):
+    assert main(["report", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "full DuckDB" in out and "any local file" in out
