@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -10,10 +14,12 @@ from moto import mock_aws
 
 from chalicelib.idempotency import (
     IdempotencyInProgress,
+    IdempotencyUnavailable,
     PowertoolsIdempotency,
     dynamodb_persistence_layer,
     sqlite_persistence_layer,
 )
+from tests.conftest import ROOT
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -57,22 +63,116 @@ def test_concurrent_duplicate_sees_in_progress(store):
     assert store.once("reply", "m1", inner) == "first"
 
 
-def test_crashed_attempt_frees_its_key_after_the_in_progress_window(tmp_path):
-    layer_path = tmp_path / "idem.sqlite3"
-    crashed = PowertoolsIdempotency(
-        lambda: sqlite_persistence_layer(layer_path), in_progress_ms=300
+HOLD_KEY = """
+import os, sys, time
+from pathlib import Path
+from chalicelib.idempotency import PowertoolsIdempotency, sqlite_persistence_layer
+store = PowertoolsIdempotency(
+    lambda: sqlite_persistence_layer(Path(sys.argv[1])), in_progress_ms=int(sys.argv[3])
+)
+def work():
+    print("holding", flush=True)
+    if sys.argv[2] == "die":
+        os._exit(9)
+    time.sleep(60)
+store.once("reply", "m1", work)
+"""
+
+
+@contextlib.contextmanager
+def key_held_by_another_process(path, *, then: str, in_progress_ms: int = 120_000):
+    """Another process takes key reply/m1 and then dies (`die`) or keeps working (`work`)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD_KEY, str(path), then, str(in_progress_ms)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    try:
+        assert child.stdout.readline().strip() == "holding"
+        if then == "die":
+            child.wait(timeout=30)
+        yield child
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+
+
+def test_a_key_held_by_a_process_that_died_is_taken_over_at_once(tmp_path):
+    path = tmp_path / "idem.sqlite3"
+    with key_held_by_another_process(path, then="die"):
+        restarted = PowertoolsIdempotency(lambda: sqlite_persistence_layer(path))
+        assert restarted.once("reply", "m1", lambda: "after restart") == "after restart"
+
+
+def test_a_key_held_by_a_live_process_is_in_progress_until_it_dies(tmp_path):
+    path = tmp_path / "idem.sqlite3"
+    store = PowertoolsIdempotency(lambda: sqlite_persistence_layer(path))
+    with key_held_by_another_process(path, then="work") as child:
+        with pytest.raises(IdempotencyInProgress):
+            store.once("reply", "m1", lambda: "too early")
+        child.kill()
+        child.wait(timeout=30)
+        assert store.once("reply", "m1", lambda: "now") == "now"
+
+
+def test_a_live_holder_past_the_in_progress_window_loses_the_key(tmp_path):
+    path = tmp_path / "idem.sqlite3"
+    store = PowertoolsIdempotency(lambda: sqlite_persistence_layer(path))
+    with key_held_by_another_process(path, then="work", in_progress_ms=300):
+        time.sleep(0.35)
+        assert store.once("reply", "m1", lambda: "taken over") == "taken over"
+
+
+def test_a_key_this_process_no_longer_works_on_is_taken_at_once(tmp_path):
+    """The completion could not be saved (say, a full disk): the record stays in progress
+    under this live process, but nothing runs it any more."""
+    path = tmp_path / "idem.sqlite3"
+    store = PowertoolsIdempotency(lambda: sqlite_persistence_layer(path))
 
     class Crash(BaseException):
-        """Simulates the process dying: Powertools does not clean up BaseException."""
+        """Leaves the section without Powertools cleaning up, as a failed save does."""
 
     with pytest.raises(Crash):
-        crashed.once("reply", "m1", lambda: (_ for _ in ()).throw(Crash()))
-    restarted = PowertoolsIdempotency(lambda: sqlite_persistence_layer(layer_path))
-    with pytest.raises(IdempotencyInProgress):  # the crashed attempt still holds the key
-        restarted.once("reply", "m1", lambda: "too early")
-    time.sleep(0.35)
-    assert restarted.once("reply", "m1", lambda: "after restart") == "after restart"
+        store.once("reply", "m1", lambda: (_ for _ in ()).throw(Crash()))
+    assert store.once("reply", "m1", lambda: "again") == "again"
+
+
+def test_a_store_that_cannot_write_is_unavailable(tmp_path, monkeypatch):
+    layer = sqlite_persistence_layer(tmp_path / "idem.sqlite3")
+
+    def full(data_record):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(layer, "_put_record", full)
+    store = PowertoolsIdempotency(lambda: layer)
+    with pytest.raises(IdempotencyUnavailable, match="disk is full"):
+        store.once("reply", "m1", lambda: "never")
+
+
+def test_on_aws_the_in_progress_record_expires_with_the_invocation(aws_credentials):
+    class Context:
+        function_name = "egress"
+        aws_request_id = "r1"
+
+        def get_remaining_time_in_millis(self):
+            return 7_000
+
+    with mock_aws():
+        create_idempotency_table("idem")
+        store = PowertoolsIdempotency(lambda: dynamodb_persistence_layer("idem"))
+        seen = {}
+
+        def work():
+            import boto3
+
+            (item,) = boto3.client("dynamodb").scan(TableName="idem")["Items"]
+            seen["expiry_ms"] = int(item["in_progress_expiration"]["N"])
+            return "done"
+
+        started = time.time() * 1000
+        assert store.once("reply", "m1", work, context=Context()) == "done"
+    assert started + 6_000 <= seen["expiry_ms"] <= started + 9_000
 
 
 def test_namespaces_used_from_many_threads_keep_their_own_records(store):

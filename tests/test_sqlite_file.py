@@ -3,11 +3,14 @@ and a failed transaction rolled back before the connection is used again."""
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import threading
+import time
 
 import pytest
 
-from chalicelib.sqlite_file import SqliteFile
+from chalicelib.sqlite_file import GroupCommit, SqliteFile, is_disk_full
 
 
 @pytest.fixture
@@ -39,3 +42,58 @@ def test_a_failed_transaction_is_rolled_back(file):
     with file.connect() as db:
         assert not db.in_transaction
         assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
+
+
+def test_group_commit_shares_commits_and_returns_only_once_committed(file, monkeypatch):
+    group = GroupCommit(file)
+    commits = []
+    original = group._commit
+
+    def counted(tickets):
+        commits.append(len(tickets))
+        time.sleep(0.01)  # a slow fsync, so that writers pile up behind it
+        original(tickets)
+
+    monkeypatch.setattr(group, "_commit", counted)
+    barrier = threading.Barrier(16)
+    seen_after_return = []
+
+    def write(value: int) -> None:
+        barrier.wait()
+        group.run(lambda db: db.execute("INSERT INTO t VALUES (?)", (value,)))
+        # A connection of its own (another "process") already sees the row: committed.
+        reader = sqlite3.connect(file.path)
+        seen_after_return.append(
+            reader.execute("SELECT COUNT(*) FROM t WHERE v = ?", (value,)).fetchone()[0]
+        )
+        reader.close()
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen_after_return == [1] * 16
+    assert sum(commits) == 16
+    assert len(commits) < 16  # several writes shared a commit
+
+
+def test_one_failing_operation_leaves_the_rest_of_its_group_in(file):
+    group = GroupCommit(file)
+    with pytest.raises(sqlite3.OperationalError):
+        group.run(lambda db: db.execute("INSERT INTO missing VALUES (1)"))
+    group.run(lambda db: db.execute("INSERT INTO t VALUES (2)"))
+    with file.connect() as db:
+        assert db.execute("SELECT v FROM t").fetchall() == [(2,)]
+
+
+def test_a_full_disk_is_recognised_through_its_causes():
+    try:
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.Error as exc:
+            raise RuntimeError("publish failed") from exc
+    except RuntimeError as wrapped:
+        assert is_disk_full(wrapped)
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))

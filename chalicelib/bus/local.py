@@ -1,20 +1,29 @@
 """The local bus: a durable event log and delivery ledger in SQLite under MAGPIE_HOME.
 
 `put` returns only after the events are committed with synchronous=FULL, so an event the
-webhook acknowledged survives `kill -9`. Routing and delivery are separate steps driven by
-the local runtime's dispatcher (local/magpie/dispatcher.py):
+webhook acknowledged survives `kill -9` and a power cut. Concurrent writers share commits
+(group commit, `chalicelib.sqlite_file.GroupCommit`): each still returns only after its own
+rows are committed, but many of them pay for one fsync. Routing and delivery are separate
+steps driven by the local runtime's dispatcher (local/magpie/dispatcher.py):
 
   events      every envelope ever published, in order (also the local "archive")
   cursor      how far routing has got; routing re-runs idempotently after a crash
   deliveries  one row per (event, target): pending -> running -> done | dead
 
-A `running` row left behind by a crash is put back to `pending` when a dispatcher starts,
-so delivery is at least once, like EventBridge's. `dead` rows are the dead-letter store.
+An attempt is counted when it is claimed, in the same commit that marks the row `running`
+with its owner (the claiming process, `chalicelib.process_identity`), so an attempt that
+dies with its process still counts. A `running` row whose owner is gone is reclaimed by any
+dispatcher on the file (at start and periodically): due again, one more crash on record,
+or `dead` with that reason once its attempts are spent, so a message that crashes the
+process every time is parked instead of crashing it forever. Rows of a live owner are
+left alone. Delivery is at least once, like EventBridge's. `dead` rows are the dead-letter
+store.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,9 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.bus import PublishError
 from chalicelib.bus.envelope import make_envelope
 from chalicelib.events import OutgoingEvent
-from chalicelib.sqlite_file import SqliteFile
+from chalicelib.process_identity import current_owner, is_alive
+from chalicelib.sqlite_file import GroupCommit, SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -50,8 +61,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at);
 """
+# Columns added after the first release: (name, declaration), added to older files too.
+ADDED_COLUMNS = (
+    ("owner", "TEXT"),  # the process running it, while `running`
+    ("crashes", "INTEGER NOT NULL DEFAULT 0"),  # attempts that died with their process
+    ("priority", "INTEGER NOT NULL DEFAULT 5"),  # lower first: work closest to done
+)
 
 Matcher = Callable[[dict[str, Any]], bool]
+Priority = Callable[[str, dict[str, Any]], int]  # (target, envelope) -> lower runs first
 
 # Publishers in this process wake the dispatcher instead of letting it wait for its poll.
 _listeners: list[threading.Event] = []
@@ -61,8 +79,9 @@ _listeners: list[threading.Event] = []
 class Delivery:
     event_seq: int
     target: str
-    attempts: int
+    attempts: int  # attempts made before this one
     envelope: dict[str, Any]
+    crashes: int = 0  # earlier attempts that died with their process
 
 
 @dataclass(frozen=True)
@@ -79,36 +98,45 @@ class LocalBusStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file = SqliteFile(path, SCHEMA)
+        for column, declaration in ADDED_COLUMNS:
+            self._file.add_column("deliveries", column, declaration)
         self._connect = self._file.connect
+        self._group = GroupCommit(self._file)
 
     # --- publishing -------------------------------------------------------------------
 
     def append(self, envelopes: Sequence[dict[str, Any]], replay_name: str | None = None) -> None:
-        """Commit envelopes to the log atomically (all or none)."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
+        """Commit envelopes to the log atomically (all or none), sharing the commit with
+        concurrent appends; returns once they are durable."""
+        rows = [
+            (
+                e["id"],
+                e["detail-type"],
+                e["source"],
+                e["time"],
+                json.dumps(e, separators=(",", ":")),
+                replay_name,
+            )
+            for e in envelopes
+        ]
+        self._group.run(
+            lambda db: db.executemany(
                 "INSERT INTO events (id, detail_type, source, time, envelope, replay_name)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        e["id"],
-                        e["detail-type"],
-                        e["source"],
-                        e["time"],
-                        json.dumps(e, separators=(",", ":")),
-                        replay_name,
-                    )
-                    for e in envelopes
-                ],
+                rows,
             )
-            db.execute("COMMIT")
-        for listener in list(_listeners):
-            listener.set()
+        )
+        _wake_listeners()
 
     # --- routing and delivery ---------------------------------------------------------
 
-    def route_new(self, targets: Sequence[tuple[str, Matcher]], batch: int = 500) -> int:
+    def route_new(
+        self,
+        targets: Sequence[tuple[str, Matcher]],
+        batch: int = 500,
+        *,
+        priority: Priority | None = None,
+    ) -> int:
         """Create delivery rows for events not routed yet; returns how many events were routed."""
         now = time.time()
         with self._connect() as db:
@@ -123,11 +151,12 @@ class LocalBusStore:
                 envelope = json.loads(raw)
                 for target, matches in targets:
                     if matches(envelope):
+                        rank = priority(target, envelope) if priority else 5
                         db.execute(
                             "INSERT OR IGNORE INTO deliveries"
-                            " (event_seq, target, status, next_at, updated_at)"
-                            " VALUES (?, ?, 'pending', ?, ?)",
-                            (seq, target, now, now),
+                            " (event_seq, target, status, next_at, updated_at, priority)"
+                            " VALUES (?, ?, 'pending', ?, ?, ?)",
+                            (seq, target, now, now, rank),
                         )
             if rows:
                 db.execute(
@@ -138,63 +167,132 @@ class LocalBusStore:
             db.execute("COMMIT")
         return len(rows)
 
-    def recover_running(self) -> int:
-        """After a crash, deliveries that were running are due again."""
+    def reclaim_orphans(self, max_attempts: int) -> tuple[int, int]:
+        """Running deliveries whose process is gone: due again, or dead once their attempts
+        are spent. Returns (made due, parked)."""
         with self._connect() as db:
-            cur = db.execute(
-                "UPDATE deliveries SET status = 'pending', next_at = ? WHERE status = 'running'",
-                (time.time(),),
-            )
-            return cur.rowcount
-
-    def claim_due(self, limit: int, lease_seconds: float = 300.0) -> list[Delivery]:
+            owners = [
+                row[0]
+                for row in db.execute(
+                    "SELECT DISTINCT owner FROM deliveries WHERE status = 'running'"
+                ).fetchall()
+            ]
+        gone = [owner for owner in owners if not is_alive(owner)]
+        if not gone:
+            return 0, 0
         now = time.time()
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            rows = db.execute(
-                "SELECT d.event_seq, d.target, d.attempts, e.envelope FROM deliveries d"
-                " JOIN events e ON e.seq = d.event_seq"
-                " WHERE d.status = 'pending' AND d.next_at <= ?"
-                " ORDER BY d.next_at, d.event_seq LIMIT ?",
-                (now, limit),
-            ).fetchall()
+
+        def reclaim(db: sqlite3.Connection) -> tuple[int, int]:
+            due = parked = 0
+            for owner in gone:
+                where, params = ("owner IS NULL", ()) if owner is None else ("owner = ?", (owner,))
+                rows = db.execute(
+                    f"SELECT event_seq, target, attempts, crashes FROM deliveries"  # noqa: S608  # nosec B608
+                    f" WHERE status = 'running' AND {where}",
+                    params,
+                ).fetchall()
+                for seq, target, attempts, crashes in rows:
+                    dead = attempts >= max_attempts
+                    error = (
+                        f"the process running it died ({crashes + 1} of {attempts} attempts"
+                        " ended that way)"
+                    )
+                    db.execute(
+                        "UPDATE deliveries SET status = ?, crashes = crashes + 1, owner = NULL,"
+                        " next_at = ?, last_error = ?, updated_at = ?"
+                        " WHERE event_seq = ? AND target = ?",
+                        ("dead" if dead else "pending", now, error, now, seq, target),
+                    )
+                    parked += dead
+                    due += not dead
+            return due, parked
+
+        return self._group.run(reclaim)
+
+    def recover_running(self, max_attempts: int = 1_000_000) -> int:
+        """Reclaim the deliveries of processes that are gone; returns how many are due again."""
+        return self.reclaim_orphans(max_attempts)[0]
+
+    def claim_due(
+        self, limit: int, lease_seconds: float = 300.0, *, suspects: bool | None = None
+    ) -> list[Delivery]:
+        """Mark up to `limit` due deliveries running under this process, counting an attempt
+        for each; closest to done first (`priority`), then oldest. `suspects` True claims
+        only deliveries whose earlier attempts died with their process, False only the
+        others, None any."""
+        now = time.time()
+        owner = current_owner()
+        query = (
+            "SELECT d.event_seq, d.target, d.attempts, e.envelope, d.crashes"
+            " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+            " WHERE d.status = 'pending' AND d.next_at <= ?"
+            " AND (? IS NULL OR (d.crashes > 0) = ?)"
+            " ORDER BY d.priority, d.next_at, d.event_seq LIMIT ?"
+        )
+
+        def claim(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            rows = db.execute(query, (now, suspects, suspects, limit)).fetchall()
             db.executemany(
-                "UPDATE deliveries SET status = 'running', next_at = ?, updated_at = ?"
-                " WHERE event_seq = ? AND target = ?",
-                [(now + lease_seconds, now, seq, target) for seq, target, _, _ in rows],
+                "UPDATE deliveries SET status = 'running', attempts = attempts + 1, owner = ?,"
+                " next_at = ?, updated_at = ? WHERE event_seq = ? AND target = ?",
+                [(owner, now + lease_seconds, now, row[0], row[1]) for row in rows],
             )
-            db.execute("COMMIT")
+            return rows
+
         return [
-            Delivery(seq, target, attempts, json.loads(raw)) for seq, target, attempts, raw in rows
+            Delivery(seq, target, attempts, json.loads(raw), crashes)
+            for seq, target, attempts, raw, crashes in self._group.run(claim)
         ]
 
     def complete(self, delivery: Delivery) -> None:
-        with self._connect() as db:
-            db.execute(
-                "UPDATE deliveries SET status = 'done', attempts = attempts + 1, last_error = NULL,"
+        self._group.run(
+            lambda db: db.execute(
+                "UPDATE deliveries SET status = 'done', owner = NULL, last_error = NULL,"
                 " updated_at = ? WHERE event_seq = ? AND target = ?",
                 (time.time(), delivery.event_seq, delivery.target),
             )
+        )
 
     def fail(self, delivery: Delivery, error: str, *, max_attempts: int, delay: float) -> bool:
         """Record a failed attempt; returns True when the delivery is now dead-lettered."""
         attempts = delivery.attempts + 1
         dead = attempts >= max_attempts
-        with self._connect() as db:
-            db.execute(
-                "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, last_error = ?,"
-                " updated_at = ? WHERE event_seq = ? AND target = ?",
+        now = time.time()
+        self._group.run(
+            lambda db: db.execute(
+                "UPDATE deliveries SET status = ?, attempts = ?, owner = NULL, next_at = ?,"
+                " last_error = ?, updated_at = ? WHERE event_seq = ? AND target = ?",
                 (
                     "dead" if dead else "pending",
                     attempts,
-                    time.time() + delay,
+                    now + delay,
                     error[:2000],
-                    time.time(),
+                    now,
                     delivery.event_seq,
                     delivery.target,
                 ),
             )
+        )
         return dead
+
+    def postpone(self, delivery: Delivery, reason: str, *, delay: float) -> None:
+        """Hand a delivery back without counting its attempt: it waited on something that
+        is not its fault (another live worker holding its key, a full disk)."""
+        now = time.time()
+        self._group.run(
+            lambda db: db.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = ?, owner = NULL,"
+                " next_at = ?, last_error = ?, updated_at = ? WHERE event_seq = ? AND target = ?",
+                (
+                    delivery.attempts,
+                    now + delay,
+                    f"waiting: {reason}"[:2000],
+                    now,
+                    delivery.event_seq,
+                    delivery.target,
+                ),
+            )
+        )
 
     def next_due_in(self) -> float | None:
         with self._connect() as db:
@@ -251,14 +349,13 @@ class LocalBusStore:
                 if wanted is not None and letter[1] not in wanted:
                     continue
                 db.execute(
-                    "UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?"
-                    " WHERE event_seq = ? AND target = ?",
+                    "UPDATE deliveries SET status = 'pending', attempts = 0, crashes = 0,"
+                    " next_at = ? WHERE event_seq = ? AND target = ?",
                     (time.time(), *letter),
                 )
                 count += 1
             db.execute("COMMIT")
-        for listener in list(_listeners):
-            listener.set()
+        _wake_listeners()
         return count
 
     def archived(
@@ -274,6 +371,30 @@ class LocalBusStore:
             rows = db.execute(query + " ORDER BY seq", params).fetchall()
         return [json.loads(raw) for (raw,) in rows]
 
+    # --- retention --------------------------------------------------------------------
+
+    def prune(self, finished_before: float, events_before: str) -> tuple[int, int]:
+        """Delete finished (`done`) deliveries last updated before `finished_before` (epoch
+        seconds), and events older than `events_before` (ISO-8601) that no unfinished or
+        dead delivery needs and that routing has passed. Returns (deliveries, events)."""
+
+        def prune(db: sqlite3.Connection) -> tuple[int, int]:
+            deliveries = db.execute(
+                "DELETE FROM deliveries WHERE status = 'done' AND updated_at < ?",
+                (finished_before,),
+            ).rowcount
+            row = db.execute("SELECT seq FROM cursor WHERE name = 'router'").fetchone()
+            routed = row[0] if row else 0
+            events = db.execute(
+                "DELETE FROM events WHERE time < ? AND seq <= ? AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq"
+                "  AND d.status != 'done')",
+                (events_before, routed),
+            ).rowcount
+            return deliveries, events
+
+        return self._group.run(prune)
+
 
 class LocalEventBus:
     """The bus port over a LocalBusStore."""
@@ -285,7 +406,17 @@ class LocalEventBus:
 
     def put(self, events: Sequence[OutgoingEvent]) -> None:
         envelopes = [make_envelope(e, account=self._account, region=self._region) for e in events]
-        self.store.append(envelopes)
+        try:
+            self.store.append(envelopes)
+        except sqlite3.Error as exc:
+            # Not acknowledged (a full disk, a locked file): the caller retries, as it would
+            # EventBridge's failed entries; the webhook answers 503 so X retries.
+            raise PublishError(f"the local bus could not commit: {exc}") from exc
+
+
+def _wake_listeners() -> None:
+    for listener in list(_listeners):
+        listener.set()
 
 
 def add_listener(event: threading.Event) -> None:
