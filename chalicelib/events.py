@@ -106,7 +106,7 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         if value is None:
             return None
         return _build(options[0], value, where)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ContractError(f"{where}: expected an object, got {type(value).__name__}")
         hints = _field_types(tp)

@@ -76,15 +76,16 @@ def _aws_keys() -> TwitterKeys:
     missing = [name for name in ("ApiKey", "ApiSecret") if not raw.get(name)]
     if missing:
         raise ConfigError(f"TwitterSecret is missing {', '.join(missing)}")
-    return TwitterKeys(**{attr: str(raw.get(key, "")) for attr, key in SECRET_JSON_NAMES.items()})
+    values = {attr: str(raw.get(key, "")) for attr, key in SECRET_JSON_NAMES.items()}
+    # Only the string fields are given; `generated` keeps its default.
+    return TwitterKeys(**values)  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=4)
 def _local_keys(home: str) -> TwitterKeys:
     if os.environ.get("TWITTER_API_SECRET", "").strip():
-        return TwitterKeys(
-            **{attr: os.environ.get(env, "").strip() for attr, env in ENV_NAMES.items()}
-        )
+        values = {attr: os.environ.get(env, "").strip() for attr, env in ENV_NAMES.items()}
+        return TwitterKeys(**values)  # type: ignore[arg-type]  # (strings only, as above)
     path = Path(home) / LOCAL_SECRET_FILE
     if path.exists():
         data = json.loads(path.read_text())

@@ -1,6 +1,9 @@
 """Ingress: the X webhook. GET answers the CRC challenge; POST accepts signed deliveries."""
 
+from typing import cast
+
 from chalice import Chalice, Response
+from chalice.app import Request
 
 from chalicelib.ingress.http import crc_answer, delivery_answer
 
@@ -9,15 +12,23 @@ app = Chalice(app_name="magpie-ingress")
 
 @app.route("/twitter", methods=["GET"])
 def crc_challenge() -> Response:
-    query = app.current_request.query_params or {}
-    status, body = crc_answer(query.get("crc_token"))
+    query = _request().query_params
+    status, body = crc_answer(query.get("crc_token") if query else None)
     return Response(body=body, status_code=status)
 
 
 @app.route("/twitter", methods=["POST"], content_types=["application/json"])
 def webhook_delivery() -> Response:
-    request = app.current_request
+    request = _request()
     status, body = delivery_answer(
-        request.raw_body, request.headers.get("x-twitter-webhooks-signature")
+        cast(bytes, request.raw_body), request.headers.get("x-twitter-webhooks-signature")
     )
     return Response(body=body, status_code=status)
+
+
+def _request() -> Request:
+    """The request being handled: Chalice sets it before calling a route (and keeps the raw
+    body as bytes, though it declares str | bytes)."""
+    request = app.current_request
+    assert request is not None
+    return request

@@ -39,7 +39,7 @@ from chalicelib.errors import InputError
 if TYPE_CHECKING:
     import numpy as np
 
-    from chalicelib.analysis.gallery import FaceGallery
+    from chalicelib.ports import KnownFaces
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def decode_image(image: bytes, max_side: int = MAX_ANALYSIS_SIDE) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        im = Image.open(io.BytesIO(image))
+        im: Image.Image = Image.open(io.BytesIO(image))
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"image refused as a decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
@@ -354,7 +354,7 @@ class LocalImageAnalyser:
     def __init__(
         self,
         read_blob: Callable[[str], bytes],
-        gallery: FaceGallery | None,
+        gallery: KnownFaces | None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._read_blob = read_blob
@@ -402,6 +402,7 @@ class LocalImageAnalyser:
             if match is None:
                 unrecognised.append(_public_face(face))
                 continue
+            assert self._gallery is not None  # the match came from it
             name, confidence = match
             celebrities.append(
                 {

@@ -75,7 +75,7 @@ def _image_or_error(media: dict[str, Any], sleep: Callable[[float], None]) -> di
     try:
         return with_step_retries(lambda: steps.analyse_image(media), sleep=sleep)
     except Exception as exc:  # recorded on the image, the message is still analysed
-        empty = {
+        empty: dict[str, list[Any]] = {
             "Labels": [],
             "TextDetections": [],
             "CelebrityFaces": [],

@@ -32,7 +32,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from chalicelib.errors import UnavailableError
 
@@ -300,6 +300,7 @@ class E5Sentiment:
         self._load()
         if self._fallback is not None:
             return self._fallback.score(texts)
+        assert self._loaded is not None  # _load() set it, as there is no fallback
         embedder, head = self._loaded
         results = [blank_result() if is_blank(t) else None for t in texts]
         todo = [i for i, result in enumerate(results) if result is None]
@@ -307,7 +308,7 @@ class E5Sentiment:
             probabilities = head.predict_proba(build_features(embedder, [texts[i] for i in todo]))
             for i, row in zip(todo, probabilities, strict=True):
                 results[i] = self._result(row, head.classes)
-        return results
+        return cast(list[dict[str, Any]], results)  # every None was filled above
 
     @staticmethod
     def _result(row: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:

@@ -30,9 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.events import MENTION
+from chalicelib.ports import GuardStore
 from chalicelib.sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
@@ -43,22 +44,6 @@ AUTHOR_RATE_LIMITED = "author_rate_limited"
 
 SLOT_TTL_SECONDS = 2 * 3600  # a window's counter outlives its hour, then expires
 DEPTH_TTL_SECONDS = 30 * 24 * 3600  # threads older than a month start again at depth 1
-
-
-class GuardStore(Protocol):
-    def take_slot(self, bucket: str, limit: int, expires_at: int) -> bool:
-        """Atomically count one more reply in `bucket` if it holds fewer than `limit`."""
-        ...
-
-    def give_back_slot(self, bucket: str) -> None:
-        """Undo one `take_slot` (the reply was not posted)."""
-        ...
-
-    def remember_depth(self, post_id: str, depth: int, expires_at: int) -> None: ...
-
-    def depth_of(self, post_id: str) -> int | None:
-        """The depth of one of our own posts, or None if it is not ours (or forgotten)."""
-        ...
 
 
 @dataclass(frozen=True)

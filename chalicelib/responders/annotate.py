@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # Pillow is imported lazily, only where an image is really drawn
     from PIL import Image as PILImage
@@ -242,7 +242,8 @@ def _padding(font: ImageFont.FreeTypeFont) -> int:
 def _font(size: int) -> ImageFont.FreeTypeFont:
     from PIL import ImageFont
 
-    return ImageFont.load_default(size=size)  # bundled with Pillow: no font files to ship
+    # Bundled with Pillow: no font files to ship. Given a size it is the FreeType font.
+    return cast("ImageFont.FreeTypeFont", ImageFont.load_default(size=size))
 
 
 def _label_origin(

@@ -129,6 +129,7 @@ class LocalIntentMatcher:
         if not query:  # nothing but punctuation, emoji, links or @handles
             return Match(FALLBACK_INTENT, 0.0, FALLBACK_INTENT, "", 0.0, 0.0)
         query_weights = [self._query_weight(word) for word in query]
+        example: _Example | None  # each utterance in turn, then the best one (if any)
         for example in self._examples:
             recall, precision = self._overlap(query, query_weights, example.words)
             score = recall**RECALL_EXPONENT * precision ** (1 - RECALL_EXPONENT)

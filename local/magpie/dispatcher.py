@@ -24,6 +24,7 @@ burst to be analysed.
 from __future__ import annotations
 
 import functools
+import functools
 import logging
 import random
 import threading

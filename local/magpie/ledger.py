@@ -314,8 +314,11 @@ def _attribute_outbox(
 ) -> None:
     """Tie each outbox reply to its message: by its sent id, else by what it replied to."""
     by_sent = {sent: r for r in messages.values() for sent in r.sent_ids}
-    by_tweet = {r.tweet_id: r for r in messages.values() if r.kind == "MENTION" and r.tweet_id}
+    by_tweet: dict[str | None, MessageRecord] = {
+        r.tweet_id: r for r in messages.values() if r.kind == "MENTION" and r.tweet_id
+    }
     dm_by_user: dict[str, list[MessageRecord]] = {}
+    record: MessageRecord | None  # each message here, then the one a reply belongs to
     for record in messages.values():
         if record.kind == "DIRECT_MESSAGE" and record.user_id:
             dm_by_user.setdefault(record.user_id, []).append(record)

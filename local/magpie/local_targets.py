@@ -31,8 +31,9 @@ def raise_alert(envelope: dict[str, Any], context: Any) -> None:
     def once() -> str:
         alert = alerts.alert_from_envelope(envelope)
         backend.alert_sink().raise_alert(alert)
-        if settings().alert_webhook_url:
-            alerts.forward_to_webhook(alert, settings().alert_webhook_url)
+        url = settings().alert_webhook_url
+        if url:
+            alerts.forward_to_webhook(alert, url)
         return "raised"
 
     # Keyed on the message, not the envelope: a replayed copy has a new envelope id.

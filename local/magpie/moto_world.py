@@ -38,7 +38,7 @@ class Tap:
         self.sqs, self.url, self.arn = sqs, url, arn
 
     def drain(self) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         while True:
             batch = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10)
             messages = batch.get("Messages", [])
