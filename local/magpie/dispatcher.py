@@ -24,7 +24,6 @@ burst to be analysed.
 from __future__ import annotations
 
 import functools
-import functools
 import logging
 import random
 import threading
