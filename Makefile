@@ -22,7 +22,7 @@ CDK_OFFLINE := AWS_DEFAULT_REGION=us-east-1 CDK_DEFAULT_ACCOUNT=123456789012 \
 # The dashboard's browser test drives Debian's Chromium through its chromedriver.
 CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: demo test test-fast lint format clean eval-sentiment synth synth-lite bootstrap deploy \
+.PHONY: demo test test-fast lint typecheck format clean eval-sentiment synth synth-lite bootstrap deploy \
 	bench bench-quick loadtest audit
 
 $(STAMP): $(REQUIREMENTS)
@@ -46,7 +46,7 @@ demo: $(STAMP)
 	$(BIN)/magpie demo
 
 ## Lint, then the whole test suite (slow tests included, as CI runs it).
-test: $(STAMP) $(CDK) $(CHROMEDRIVER) lint audit
+test: $(STAMP) $(CDK) $(CHROMEDRIVER) lint typecheck audit
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 ## The suite without the slow tests, for a quick local loop.
@@ -97,6 +97,10 @@ audit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## mypy over chalicelib/, local/ and the four apps (settings and exclusions: pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

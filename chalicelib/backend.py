@@ -1,27 +1,60 @@
 """Adapter selection: MAGPIE_BACKEND=aws|local picks the implementation of every port.
 
-Each factory builds its adapter on first use and caches it (no work at import time).
-`reset()` clears the caches, for tests that change the environment.
+Each factory builds its adapter on first use and caches it (no work at import time), and
+returns the port's Protocol from `chalicelib.ports`, so the type checker holds every adapter
+to its port. `reset()` clears every cache, for tests and for `magpie` switching MAGPIE_HOME.
 """
 
 from __future__ import annotations
 
 import sys
-from functools import cache, lru_cache
-from typing import Any
+from collections.abc import Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from chalicelib.config import settings
+from chalicelib.ports import (
+    AlertSink,
+    BlobStore,
+    Conversation,
+    EventBus,
+    GuardStore,
+    IdempotencyStore,
+    ImageAnalyser,
+    KnownFaces,
+    Poster,
+    ReplyLookup,
+    TextAnalyser,
+)
+
+if TYPE_CHECKING:
+    from functools import _lru_cache_wrapper
+
+    from chalicelib.bus.local import LocalBusStore
+
+T = TypeVar("T")
+
+# `cache_clear` of every cached factory, filled as the factories are defined below.
+_CACHES: list[Callable[[], None]] = []
 
 
-@cache
+def _cached(factory: Callable[..., T]) -> _lru_cache_wrapper[T]:
+    """`factory` cached (one adapter per process) and registered for `reset()`."""
+    wrapper = lru_cache(maxsize=None)(factory)
+    _CACHES.append(wrapper.cache_clear)
+    return wrapper
+
+
+@_cached
 def aws_client(service: str) -> Any:
+    """A boto3 client (untyped: boto3 ships no type information)."""
     import boto3
 
     return boto3.client(service, region_name=settings().region)
 
 
-@lru_cache(maxsize=1)
-def event_bus() -> Any:
+@_cached
+def event_bus() -> EventBus:
     if settings().backend == "aws":
         from chalicelib.bus.eventbridge import EventBridgeBus
 
@@ -32,14 +65,16 @@ def event_bus() -> Any:
     return _maybe_faulty("bus", bus)
 
 
-@lru_cache(maxsize=1)
-def local_bus_store() -> Any:
+@_cached
+def local_bus_store() -> LocalBusStore:
     from chalicelib.bus.local import LocalBusStore
 
     return LocalBusStore(settings().home / "bus.sqlite3")
 
 
-def _idempotency_store(ttl_seconds: int | None = None, in_progress_ms: int | None = None) -> Any:
+def _idempotency_store(
+    ttl_seconds: int | None = None, in_progress_ms: int | None = None
+) -> IdempotencyStore:
     """Powertools idempotency: DynamoDB on AWS, SQLite under MAGPIE_HOME locally."""
     from chalicelib import idempotency as idem
 
@@ -58,20 +93,20 @@ def _idempotency_store(ttl_seconds: int | None = None, in_progress_ms: int | Non
     return idem.PowertoolsIdempotency(make_layer, **options)
 
 
-@lru_cache(maxsize=1)
-def idempotency() -> Any:
+@_cached
+def idempotency() -> IdempotencyStore:
     return _idempotency_store()
 
 
-@lru_cache(maxsize=1)
-def ingress_idempotency() -> Any:
+@_cached
+def ingress_idempotency() -> IdempotencyStore:
     """Ingress's store: publishing takes milliseconds, so a key held by a crashed attempt is
     freed after 10 s, well inside X's retries of the 503 the second copy gets meanwhile."""
     return _idempotency_store(in_progress_ms=10_000)
 
 
-@lru_cache(maxsize=1)
-def blob_store() -> Any:
+@_cached
+def blob_store() -> BlobStore:
     from chalicelib import blobs
 
     if settings().backend == "aws":
@@ -79,8 +114,8 @@ def blob_store() -> Any:
     return _maybe_faulty("blob", blobs.LocalBlobStore(settings().home / "media"))
 
 
-@lru_cache(maxsize=1)
-def text_analyser() -> Any:
+@_cached
+def text_analyser() -> TextAnalyser:
     config = settings()
     if config.text_provider == "comprehend":
         from chalicelib.analysis.aws_text import ComprehendTextAnalyser
@@ -94,8 +129,8 @@ def text_analyser() -> Any:
     return _maybe_faulty("text", LocalTextAnalyser(local_sentiment(config.local_sentiment)))
 
 
-@lru_cache(maxsize=1)
-def face_gallery() -> Any:
+@_cached
+def face_gallery() -> KnownFaces:
     """Known faces under MAGPIE_HOME locally; on AWS a local copy of the gallery kept in
     FACE_GALLERY_BUCKET (each Lambda container has only its own /tmp)."""
     config = settings()
@@ -110,8 +145,8 @@ def face_gallery() -> Any:
     return FaceGallery(config.home / "faces")
 
 
-@lru_cache(maxsize=1)
-def image_analyser() -> Any:
+@_cached
+def image_analyser() -> ImageAnalyser:
     config = settings()
     if config.image_provider == "rekognition":
         from chalicelib.analysis.aws_image import RekognitionImageAnalyser
@@ -123,12 +158,17 @@ def image_analyser() -> Any:
             capabilities=config.image_capabilities,
         )
     from chalicelib.analysis.local_image import LocalImageAnalyser
+    from chalicelib.analysis.model_worker import shared_worker
 
-    return _maybe_faulty("image", LocalImageAnalyser(blob_store().get, face_gallery()))
+    # Locally the models share a process with the webhook: a worker process bounds them.
+    # A Lambda (the lite profile) is already that process.
+    models = shared_worker() if config.backend == "local" else None
+    analyser = LocalImageAnalyser(blob_store().get, face_gallery(), models=models)
+    return _maybe_faulty("image", analyser)
 
 
-@lru_cache(maxsize=1)
-def conversation() -> Any:
+@_cached
+def conversation() -> Conversation:
     config = settings()
     if config.conversation_provider == "lex":
         from chalicelib.responders.lex import LexConversation
@@ -144,8 +184,8 @@ def conversation() -> Any:
     return _maybe_faulty("conversation", LocalConversation())
 
 
-@lru_cache(maxsize=1)
-def poster() -> Any:
+@_cached
+def poster() -> Poster:
     """X for real on AWS (and locally with MAGPIE_LIVE); the dry-run outbox otherwise."""
     config = settings()
     if config.backend == "local" and not config.live_replies:
@@ -170,8 +210,22 @@ def poster() -> Any:
     return XPoster(XClient(credentials, timeout=config.http_timeout_seconds))
 
 
-@lru_cache(maxsize=1)
-def alert_sink() -> Any:
+@_cached
+def reply_lookup() -> ReplyLookup:
+    """Where egress looks up a reply an interrupted attempt may have posted: the dry-run
+    outbox locally, X itself otherwise (chalicelib/egress/lookup.py)."""
+    config = settings()
+    if config.backend == "local" and not config.live_replies:
+        from chalicelib.egress.outbox import DryRunOutbox
+
+        return DryRunOutbox(config.home / "outbox")
+    from chalicelib.egress.lookup import x_reply_lookup
+
+    return x_reply_lookup()
+
+
+@_cached
+def alert_sink() -> AlertSink:
     from chalicelib import alerts
 
     if settings().backend == "aws":
@@ -179,8 +233,8 @@ def alert_sink() -> Any:
     return alerts.LocalAlertSink(settings().home / "alerts.jsonl")
 
 
-@lru_cache(maxsize=1)
-def guard_store() -> Any:
+@_cached
+def guard_store() -> GuardStore:
     """The loop guards' counters: DynamoDB on AWS, SQLite under MAGPIE_HOME locally."""
     from chalicelib.egress import guards
 
@@ -189,8 +243,8 @@ def guard_store() -> Any:
     return guards.SqliteGuardStore(settings().home / "guards.sqlite3")
 
 
-@lru_cache(maxsize=1)
-def reply_idempotency() -> Any:
+@_cached
+def reply_idempotency() -> IdempotencyStore:
     """Egress's ledger of replies: idempotency as above, kept for REPLY_MEMORY_DAYS rather
     than a week, so that replaying any archive we keep never answers a message twice. Its
     own persistence layer: Powertools fixes a layer's TTL the first time it is used."""
@@ -202,24 +256,8 @@ def reset() -> None:
     from chalicelib.config import reset_settings
     from chalicelib.secrets import reset_secret_cache
 
-    factories = (
-        aws_client,
-        event_bus,
-        ingress_idempotency,
-        local_bus_store,
-        idempotency,
-        blob_store,
-        text_analyser,
-        face_gallery,
-        image_analyser,
-        conversation,
-        poster,
-        alert_sink,
-        guard_store,
-        reply_idempotency,
-    )
-    for factory in factories:
-        factory.cache_clear()
+    for cache_clear in _CACHES:
+        cache_clear()
     reset_settings()
     reset_secret_cache()
     # Powertools caches fetched secrets for max_age across calls; forget them too.
@@ -232,10 +270,11 @@ def reset() -> None:
 # --- fault injection (reliability tests; chalicelib/faults.py) ------------------------------
 
 
-def _maybe_faulty(port: str, adapter: Any) -> Any:
+def _maybe_faulty(port: str, adapter: T) -> T:
     """The local adapter, wrapped to fail at random when MAGPIE_FAULTS is set (never on AWS)."""
     if not settings().env.get("MAGPIE_FAULTS"):
         return adapter
     from chalicelib import faults
 
-    return faults.wrap(port, adapter)
+    # A transparent proxy: it answers every call of the port, as the adapter it wraps.
+    return cast(T, faults.wrap(port, adapter))

@@ -1,16 +1,22 @@
 """The ports: small interfaces that every backend (aws, local, fake) implements.
 
 Handlers and domain code depend on these Protocols only; `chalicelib.backend` picks the
-adapters from `MAGPIE_BACKEND`. Shapes returned by the analysers follow Comprehend and
-Rekognition (PascalCase keys) so the data lake keeps the reference's schema.
+adapters from `MAGPIE_BACKEND` and each of its factories returns one of these types, so the
+type checker holds every adapter to its port (docs/ARCHITECTURE.md, "Ports and adapters").
+Shapes returned by the analysers follow Comprehend and Rekognition (PascalCase keys) so the
+data lake keeps the reference's schema.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from chalicelib.events import OutgoingEvent
+
+if TYPE_CHECKING:  # the reply's value types live with the retry policy that uses them
+    from chalicelib.egress.poster import PostResult, ReplyRequest
 
 T = TypeVar("T")
 
@@ -35,7 +41,9 @@ class IdempotencyStore(Protocol):
 
     If `fn` raises, the key is released so a retry can run it again."""
 
-    def once(self, namespace: str, key: str, fn: Callable[[], T]) -> T: ...
+    def once(self, namespace: str, key: str, fn: Callable[[], T], *, context: Any = None) -> T:
+        """`context` is the Lambda context on AWS: an in-progress key then expires with it."""
+        ...
 
 
 class TextAnalyser(Protocol):
@@ -97,3 +105,71 @@ class Conversation(Protocol):
 
 class AlertSink(Protocol):
     def raise_alert(self, alert: dict[str, Any]) -> None: ...
+
+
+class KnownFaces(Protocol):
+    """The known-faces gallery: a JSON file under MAGPIE_HOME/faces, or on AWS a local copy
+    of the one in FACE_GALLERY_BUCKET. The image analyser matches against it; `magpie faces`
+    enrols and removes people."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def location(self) -> str:
+        """Where the gallery lives, for messages to the operator."""
+        ...
+
+    def match(self, embedding: Sequence[float]) -> tuple[str, float] | None:
+        """The nearest enrolled person and the MatchConfidence, or None if nobody is near."""
+        ...
+
+    def id_of(self, name: str) -> str: ...
+
+    def names(self) -> list[str]: ...
+
+    def add(self, name: str, images: Sequence[bytes]) -> int:
+        """Enrol `name` from images showing one face each; the number of faces enrolled."""
+        ...
+
+    def remove(self, name: str) -> bool:
+        """Forget `name`; False if nobody of that name was enrolled."""
+        ...
+
+
+class Poster(Protocol):
+    """Delivers one reply: X (`XPoster`) or the local dry-run outbox (`DryRunOutbox`)."""
+
+    def post(self, request: ReplyRequest) -> PostResult: ...
+
+
+class ReplyLookup(Protocol):
+    """Finds a reply already out (the outbox, or X): what an interrupted attempt posted."""
+
+    def find_reply(self, request: ReplyRequest, since: float) -> PostResult | None: ...
+
+
+class GuardStore(Protocol):
+    """The loop guards' counters: DynamoDB on AWS, SQLite under MAGPIE_HOME locally."""
+
+    def take_slot(self, bucket: str, limit: int, expires_at: int) -> bool:
+        """Atomically count one more reply in `bucket` if it holds fewer than `limit`."""
+        ...
+
+    def give_back_slot(self, bucket: str) -> None:
+        """Undo one `take_slot` (the reply was not posted)."""
+        ...
+
+    def remember_depth(self, post_id: str, depth: int, expires_at: int) -> None: ...
+
+    def depth_of(self, post_id: str) -> int | None:
+        """The depth of one of our own posts, or None if it is not ours (or forgotten)."""
+        ...
+
+    def mark_intent(self, reply_key: str, at: float, expires_at: int) -> None:
+        """Record, durably and before posting, that the reply `reply_key` is about to go out."""
+        ...
+
+    def intent_at(self, reply_key: str) -> float | None:
+        """When an attempt last recorded its intent to post `reply_key`, if one did."""
+        ...

@@ -89,3 +89,54 @@ def test_aws_providers_are_the_default_on_aws(aws_credentials, monkeypatch):
         assert isinstance(backend.text_analyser(), ComprehendTextAnalyser)
     finally:
         backend.reset()
+
+
+# Every factory and the port it returns; the type checker (make typecheck) holds each adapter
+# to that Protocol, so the annotation is the contract.
+FACTORY_PORTS = {
+    "event_bus": "EventBus",
+    "idempotency": "IdempotencyStore",
+    "ingress_idempotency": "IdempotencyStore",
+    "reply_idempotency": "IdempotencyStore",
+    "blob_store": "BlobStore",
+    "text_analyser": "TextAnalyser",
+    "face_gallery": "KnownFaces",
+    "image_analyser": "ImageAnalyser",
+    "conversation": "Conversation",
+    "poster": "Poster",
+    "alert_sink": "AlertSink",
+    "guard_store": "GuardStore",
+}
+
+
+@pytest.mark.parametrize(("factory", "port"), sorted(FACTORY_PORTS.items()))
+def test_each_factory_returns_its_port(factory, port):
+    import typing
+
+    from chalicelib import ports
+
+    returned = typing.get_type_hints(getattr(backend, factory))["return"]
+    assert returned is getattr(ports, port)
+    assert typing.Protocol in returned.__mro__
+
+
+def _cached_factories() -> dict[str, object]:
+    return {
+        name: value
+        for name, value in vars(backend).items()
+        if callable(getattr(value, "cache_info", None)) and value is not backend.settings
+    }
+
+
+def test_every_cached_factory_is_forgotten_by_reset(local_env):
+    factories = _cached_factories()
+    assert set(FACTORY_PORTS) | {"aws_client", "local_bus_store"} <= set(factories)
+    built = {name: getattr(backend, name)() for name in ("event_bus", "blob_store", "alert_sink")}
+    built["guard_store"] = backend.guard_store()
+    built["poster"] = backend.poster()
+    assert all(factories[name].cache_info().currsize == 1 for name in built)
+    backend.reset()
+    assert {name: f.cache_info().currsize for name, f in factories.items()} == dict.fromkeys(
+        factories, 0
+    )
+    assert all(getattr(backend, name)() is not adapter for name, adapter in built.items())
