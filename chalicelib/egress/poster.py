@@ -5,26 +5,52 @@ Both apply the same content policy (`outgoing_text`, `outgoing_images`) so a dry
 exactly what would have been posted. `post_with_retries` is the retry policy around any
 poster: wait out rate limits when the wait is short, back off on transient failures, and
 never retry what X refused for good.
+
+A reply to a post reaches only the message's author: X would otherwise prefix it with every
+user in the thread, so `XPoster` asks X to leave the others out (`exclude_reply_user_ids`;
+X never drops the author of the post replied to, so the author is never in that list).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.egress.text_fit import fit_text
-from chalicelib.egress.x_client import DM_IMAGE, TWEET_IMAGE, RateLimited, TransientXError, XClient
+from chalicelib.egress.x_client import (
+    DM_IMAGE,
+    TWEET_IMAGE,
+    FinalXError,
+    RateLimited,
+    TransientXError,
+    XClient,
+)
 from chalicelib.events import DIRECT_MESSAGE, MENTION
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 log = logging.getLogger(__name__)
 
 MAX_POST_IMAGES = 4  # X attaches at most 4 photos to a post
 MAX_DM_IMAGES = 1  # and exactly one attachment to a direct message
 RESET_MARGIN_S = 1.0  # x-rate-limit-reset has 1 s granularity: arriving on the second is early
+# X takes images up to 5 MB; the decimal megabyte keeps us under either reading of "MB".
+MAX_IMAGE_BYTES = 5_000_000
+# Re-encodings tried, in order, for an image over the limit: (scale, JPEG quality).
+_SHRINK_STEPS = ((1.0, 90), (1.0, 75), (0.75, 75), (0.5, 75), (0.35, 70), (0.25, 70))
+
+
+class ImageTooLarge(FinalXError):
+    """An image that stays over X's size limit even re-encoded: the reply fails for good."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="image_too_large")
 
 
 @dataclass(frozen=True)
@@ -37,6 +63,9 @@ class ReplyRequest:
     reply_to_user_id: str
     reply_to_tweet_id: str | None
     images: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
+    # The other users in the thread (those the message mentions): X would prefix a post
+    # reply with them all; they are left out so that the reply reaches only its author.
+    exclude_reply_user_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in (MENTION, DIRECT_MESSAGE):
@@ -70,7 +99,8 @@ def outgoing_text(request: ReplyRequest) -> str:
 
 def outgoing_images(request: ReplyRequest) -> list[tuple[bytes, str]]:
     """The images actually attached: at most 4 on a post and 1 on a DM; extras are dropped
-    with a warning rather than failing the whole reply."""
+    with a warning rather than failing the whole reply. Each fits X's size limit
+    (`fit_image`)."""
     limit = MAX_POST_IMAGES if request.kind == MENTION else MAX_DM_IMAGES
     if len(request.images) > limit:
         log.warning(
@@ -79,7 +109,53 @@ def outgoing_images(request: ReplyRequest) -> list[tuple[bytes, str]]:
             len(request.images),
             limit,
         )
-    return list(request.images[:limit])
+    return [fit_image(data, media_type) for data, media_type in request.images[:limit]]
+
+
+def fit_image(data: bytes, media_type: str, limit: int = MAX_IMAGE_BYTES) -> tuple[bytes, str]:
+    """`(data, media_type)` unchanged when it is within `limit` bytes; otherwise the image
+    re-encoded as JPEG, scaled down as far as needed. Raises `ImageTooLarge` when no step
+    fits or the image cannot be decoded."""
+    if len(data) <= limit:
+        return data, media_type
+    from PIL import Image  # only for the rare oversized image: off the cold start
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            image = _flattened(opened)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageTooLarge(
+            f"image of {len(data)} bytes is over X's {limit}-byte limit and cannot be "
+            f"re-encoded: {type(exc).__name__}"
+        ) from exc
+    for scale, quality in _SHRINK_STEPS:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        resized = image if scale == 1.0 else image.resize(size, Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        resized.save(out, "JPEG", quality=quality, optimize=True)
+        if out.tell() <= limit:
+            log.info(
+                "re-encoded a %d-byte %s as a %d-byte JPEG (scale %.2f, quality %d)",
+                len(data),
+                media_type,
+                out.tell(),
+                scale,
+                quality,
+            )
+            return out.getvalue(), "image/jpeg"
+    raise ImageTooLarge(
+        f"image of {len(data)} bytes stays over X's {limit}-byte limit even re-encoded"
+    )
+
+
+def _flattened(image: PILImage) -> PILImage:
+    """The first frame as RGB, transparency composited on white (JPEG has no alpha)."""
+    from PIL import Image
+
+    frame = image.convert("RGBA")
+    background = Image.new("RGB", frame.size, (255, 255, 255))
+    background.paste(frame, mask=frame.getchannel("A"))
+    return background
 
 
 class XPoster:
@@ -91,15 +167,17 @@ class XPoster:
     def post(self, request: ReplyRequest) -> PostResult:
         text = outgoing_text(request)
         category = TWEET_IMAGE if request.kind == MENTION else DM_IMAGE
+        images = outgoing_images(request)
+        excluded = [u for u in request.exclude_reply_user_ids if u != request.reply_to_user_id]
         media_ids = [
             self._client.upload_media(data, media_type, media_category=category)
-            for data, media_type in outgoing_images(request)
+            for data, media_type in images
         ]
         if request.kind == DIRECT_MESSAGE:
             media_id = media_ids[0] if media_ids else None
             sent_id = self._client.send_dm(request.reply_to_user_id, text, media_id)
         elif request.reply_to_tweet_id:
-            sent_id = self._client.reply(text, request.reply_to_tweet_id, media_ids)
+            sent_id = self._client.reply(text, request.reply_to_tweet_id, media_ids, excluded)
         else:  # ReplyRequest already refuses this; kept so the type checker sees a str
             raise ValueError("a MENTION reply needs reply_to_tweet_id")
         return PostResult(sent_id=sent_id, media_ids=media_ids, dry_run=False)

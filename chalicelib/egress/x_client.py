@@ -5,11 +5,16 @@ directly, because tweepy 4.17 only uploads through v1.1. Both are signed with OA
 user context (tweepy's handler), share one requests session with a default timeout (tweepy
 sets none), and every failure leaves this module as one of the `XError` classes below, so the
 delivery policy (`poster.post_with_retries`) never sees tweepy or requests exceptions.
+
+Error answers are mapped by a response hook on that session, before tweepy reads them:
+tweepy parses `x-rate-limit-reset` with int() and would raise a bare ValueError for any
+other value, so it never gets to see an error answer.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,8 +38,10 @@ DM_IMAGE = "dm_image"
 USER_AGENT = "magpie-bot"
 
 # Substrings of a 403 body (lower-cased) that make the refusal final, with the reason we report.
-# X words the self-serve reply restriction as "Reply to this conversation is not allowed
-# because you have not been mentioned or otherwise engaged by the author ...".
+# X words the self-serve reply restriction, as a `not-authorized-for-resource` problem, as
+# "You can only reply to or quote posts where you are mentioned or are the author."; it used to
+# say "Reply to this conversation is not allowed because you have not been mentioned or
+# otherwise engaged by the author ...". Both wordings are kept: either may come back.
 _FORBIDDEN_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("duplicate_text", ("duplicate content", "status is a duplicate", "duplicate")),
     (
@@ -44,10 +51,15 @@ _FORBIDDEN_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "otherwise engaged by the author",
             "reply to this conversation is not allowed",
             "not allowed to reply",
+            "only reply to or quote posts where you are mentioned",
+            "where you are mentioned or are the author",
         ),
     ),
 )
 _DETAIL_CHARS = 200  # enough of X's explanation to act on, never a whole payload
+# A reset header is epoch seconds; anything outside 1970..9999 (or NaN/inf) is not a time a
+# caller could wait for or store, so it is treated as unknown.
+_LATEST_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z
 
 
 class XError(MagpieError):
@@ -101,11 +113,13 @@ class XCredentials:
 
 class _TimeoutSession(requests.Session):
     """A session that applies a default timeout, because tweepy passes none and a hung
-    connection would otherwise hold the Lambda until it is killed."""
+    connection would otherwise hold the Lambda until it is killed, and that turns every
+    error answer into its `XError` (`error_from_response`) as it arrives."""
 
     def __init__(self, timeout: float) -> None:
         super().__init__()
         self.default_timeout = timeout
+        self.hooks["response"].append(_raise_x_error)
 
     def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self.default_timeout)
@@ -125,10 +139,13 @@ class XClient:
     ) -> str:
         """Upload one image in a single multipart request; returns the media id.
 
-        `media_category` is "tweet_image" for posts and "dm_image" for direct messages."""
+        `media_category` is "tweet_image" for posts and "dm_image" for direct messages. The
+        one-shot form takes only `media`, `media_category` and `additional_owners` (X's schema
+        refuses any other field), so the media type travels only as the file part's
+        Content-Type."""
         if not data:
             raise ValueError("cannot upload empty media")
-        form = {"media_category": media_category, "media_type": media_type}
+        form = {"media_category": media_category}
         files = {"media": ("media", data, media_type)}
         with _translated_errors():
             response = self._session.post(
@@ -144,13 +161,23 @@ class XClient:
         log.info("uploaded media %s (%s, %d bytes)", media_id, media_category, len(data))
         return media_id
 
-    def reply(self, text: str, in_reply_to_tweet_id: str, media_ids: list[str]) -> str:
-        """Post `text` as a reply to `in_reply_to_tweet_id`; returns the new post's id."""
+    def reply(
+        self,
+        text: str,
+        in_reply_to_tweet_id: str,
+        media_ids: list[str],
+        exclude_reply_user_ids: list[str] | None = None,
+    ) -> str:
+        """Post `text` as a reply to `in_reply_to_tweet_id`; returns the new post's id.
+
+        X prefixes a reply with everyone in the thread; `exclude_reply_user_ids` leaves those
+        users out (X never drops the author of the post replied to)."""
         with _translated_errors():
             body = self._client().create_tweet(
                 text=text,
                 in_reply_to_tweet_id=in_reply_to_tweet_id,
                 media_ids=list(media_ids) or None,
+                exclude_reply_user_ids=list(exclude_reply_user_ids or []) or None,
                 user_auth=True,
             )
         post_id = _data_field(body, "id")
@@ -158,10 +185,16 @@ class XClient:
         return post_id
 
     def send_dm(self, participant_id: str, text: str, media_id: str | None) -> str:
-        """Send a one-to-one direct message; returns the dm_event_id."""
+        """Send a one-to-one direct message; returns the dm_event_id.
+
+        X refuses an empty `text` (minLength 1), so an image-only message carries only its
+        attachment."""
         with _translated_errors():
             body = self._client().create_direct_message(
-                participant_id=participant_id, text=text, media_id=media_id, user_auth=True
+                participant_id=participant_id,
+                text=text or None,
+                media_id=media_id,
+                user_auth=True,
             )
         event_id = _data_field(body, "dm_event_id")
         log.info("sent direct message %s to user %s", event_id, participant_id)
@@ -192,6 +225,11 @@ class XClient:
             client.session = self._session
             self._tweepy_client = client
         return self._tweepy_client
+
+
+def _raise_x_error(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+    if response.status_code >= 400:
+        raise error_from_response(response)
 
 
 @contextmanager
@@ -244,10 +282,13 @@ def _epoch(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        epoch = float(value)
     except ValueError:
-        log.warning("ignoring malformed rate-limit reset header %r", value[:40])
+        epoch = math.nan
+    if not (math.isfinite(epoch) and 0 <= epoch <= _LATEST_EPOCH):
+        log.warning("ignoring malformed rate-limit reset header %r", str(value)[:40])
         return None
+    return epoch
 
 
 def _forbidden_reason(detail: str) -> str:

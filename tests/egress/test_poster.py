@@ -1,14 +1,19 @@
+import io
 import json
+import random
 
 import pytest
 import requests
 import responses
 
 from chalicelib.egress.poster import (
+    MAX_IMAGE_BYTES,
+    ImageTooLarge,
     PostResult,
     ReplyRequest,
     XPoster,
     backoff_delay,
+    fit_image,
     post_with_retries,
 )
 from chalicelib.egress.text_fit import ELLIPSIS, weighted_length
@@ -21,6 +26,7 @@ from chalicelib.egress.x_client import (
     XClient,
     XCredentials,
 )
+from tests.egress.x_openapi import assert_documented, multipart_fields
 
 CREDS = XCredentials("ck", "cs", "at", "ats")
 TWEETS_URL = "https://api.twitter.com/2/tweets"
@@ -102,22 +108,123 @@ def test_invalid_reply_requests_are_refused(args):
 
 
 def test_mention_uploads_images_then_replies_with_their_ids(mocked):
-    mocked.post(MEDIA_UPLOAD_URL, json={"data": {"id": "m1", "media_key": "3_m1"}})
-    mocked.post(MEDIA_UPLOAD_URL, json={"data": {"id": "m2", "media_key": "3_m2"}})
+    mocked.post(MEDIA_UPLOAD_URL, json={"data": {"id": "71", "media_key": "3_71"}})
+    mocked.post(MEDIA_UPLOAD_URL, json={"data": {"id": "72", "media_key": "3_72"}})
     mocked.post(TWEETS_URL, status=201, json={"data": {"id": "777", "text": "hi"}})
     request = mention(images=[(b"one", "image/jpeg"), (b"two", "image/png")])
 
     result = XPoster(XClient(CREDS)).post(request)
 
-    assert result == PostResult(sent_id="777", media_ids=["m1", "m2"], dry_run=False)
+    assert result == PostResult(sent_id="777", media_ids=["71", "72"], dry_run=False)
     upload_1, upload_2, tweet = mocked.calls
     assert b"one" in upload_1.request.body and b"tweet_image" in upload_1.request.body
     assert b"two" in upload_2.request.body
     assert json.loads(tweet.request.body) == {
         "text": "hi",
         "reply": {"in_reply_to_tweet_id": "1234"},
-        "media": {"media_ids": ["m1", "m2"]},
+        "media": {"media_ids": ["71", "72"]},
     }
+    assert [assert_documented(call.request) for call in mocked.calls] == [
+        "POST /2/media/upload",
+        "POST /2/media/upload",
+        "POST /2/tweets",
+    ]
+
+
+def test_a_mention_reply_reaches_only_its_author(mocked):
+    mocked.post(TWEETS_URL, status=201, json={"data": {"id": "777", "text": "hi"}})
+    request = ReplyRequest(
+        "MENTION", "hi", "42", "1234", exclude_reply_user_ids=("2244994945", "42", "783214")
+    )
+
+    XPoster(XClient(CREDS)).post(request)
+
+    body = json.loads(mocked.calls[0].request.body)
+    # everyone else the message tagged is left out; the author (42) never is
+    assert body["reply"] == {
+        "in_reply_to_tweet_id": "1234",
+        "exclude_reply_user_ids": ["2244994945", "783214"],
+    }
+    assert_documented(mocked.calls[0].request)
+
+
+def test_an_image_only_dm_is_documented(mocked):
+    mocked.post(MEDIA_UPLOAD_URL, json={"data": {"id": "880", "media_key": "3_880"}})
+    mocked.post(DM_URL, status=201, json={"data": {"dm_conversation_id": "c", "dm_event_id": "1"}})
+
+    XPoster(XClient(CREDS)).post(dm(text="", images=[(b"jpeg", "image/jpeg")]))
+
+    assert json.loads(mocked.calls[1].request.body) == {"attachments": [{"media_id": "880"}]}
+    assert [assert_documented(call.request) for call in mocked.calls] == [
+        "POST /2/media/upload",
+        "POST /2/dm_conversations/with/{participant_id}/messages",
+    ]
+
+
+def noise_png(width: int, height: int, seed: int = 7) -> bytes:
+    """A PNG that does not compress: random pixels (seeded, so every run is the same)."""
+    from PIL import Image
+
+    pixels = random.Random(seed).randbytes(width * height * 3)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_an_image_over_5_mb_is_reencoded_under_the_limit_before_upload(mocked):
+    from PIL import Image
+
+    big = noise_png(1700, 1100)
+    assert len(big) > MAX_IMAGE_BYTES
+    mocked.post(MEDIA_UPLOAD_URL, json={"data": {"id": "71", "media_key": "3_71"}})
+    mocked.post(TWEETS_URL, status=201, json={"data": {"id": "777", "text": "hi"}})
+
+    XPoster(XClient(CREDS)).post(mention(images=[(big, "image/png")]))
+
+    _, content_type, payload = multipart_fields(mocked.calls[0].request)["media"]
+    assert len(payload) <= MAX_IMAGE_BYTES
+    assert content_type == "image/jpeg"
+    with Image.open(io.BytesIO(payload)) as sent:
+        assert sent.format == "JPEG" and sent.width >= 1000
+
+
+def test_an_image_within_the_limit_is_sent_untouched():
+    small = noise_png(64, 64)
+
+    assert fit_image(small, "image/png") == (small, "image/png")
+
+
+def test_an_image_that_cannot_be_brought_under_the_limit_fails_for_good(mocked):
+    big = noise_png(400, 300)
+
+    with pytest.raises(ImageTooLarge) as raised:
+        fit_image(big, "image/png", limit=200)
+
+    assert raised.value.reason == "image_too_large" and isinstance(raised.value, FinalXError)
+
+
+def test_an_oversized_file_that_is_not_an_image_fails_before_any_upload(mocked):
+    not_an_image = b"\x89PNG\r\n\x1a\n" + bytes(MAX_IMAGE_BYTES)
+
+    with pytest.raises(ImageTooLarge, match="cannot be re-encoded"):
+        XPoster(XClient(CREDS)).post(mention(images=[(not_an_image, "image/png")]))
+
+    assert len(mocked.calls) == 0
+
+
+def test_transparency_is_flattened_when_reencoding():
+    from PIL import Image
+
+    rng = random.Random(3)
+    image = Image.frombytes("RGBA", (300, 200), rng.randbytes(300 * 200 * 4))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+
+    data, media_type = fit_image(out.getvalue(), "image/png", limit=len(out.getvalue()) - 1)
+
+    assert media_type == "image/jpeg"
+    with Image.open(io.BytesIO(data)) as sent:
+        assert (sent.format, sent.mode, sent.size) == ("JPEG", "RGB", (300, 200))
 
 
 def test_mention_text_is_fitted_to_280_weighted_characters(mocked):
@@ -132,18 +239,18 @@ def test_mention_text_is_fitted_to_280_weighted_characters(mocked):
 
 def test_a_mention_carries_at_most_four_images(mocked):
     for i in range(4):
-        mocked.post(MEDIA_UPLOAD_URL, json={"data": {"id": f"m{i}"}})
+        mocked.post(MEDIA_UPLOAD_URL, json={"data": {"id": f"7{i}"}})
     mocked.post(TWEETS_URL, status=201, json={"data": {"id": "1", "text": "x"}})
     images = [(bytes([i]) * 3, "image/png") for i in range(6)]
 
     result = XPoster(XClient(CREDS)).post(mention(images=images))
 
-    assert result.media_ids == ["m0", "m1", "m2", "m3"]
+    assert result.media_ids == ["70", "71", "72", "73"]
     assert len(mocked.calls) == 5
 
 
 def test_a_dm_carries_one_image_uploaded_for_dms(mocked):
-    mocked.post(MEDIA_UPLOAD_URL, json={"data": {"id": "dm-media"}})
+    mocked.post(MEDIA_UPLOAD_URL, json={"data": {"id": "881"}})
     mocked.post(
         DM_URL, status=201, json={"data": {"dm_conversation_id": "c", "dm_event_id": "ev1"}}
     )
@@ -151,15 +258,17 @@ def test_a_dm_carries_one_image_uploaded_for_dms(mocked):
 
     result = XPoster(XClient(CREDS)).post(request)
 
-    assert result == PostResult(sent_id="ev1", media_ids=["dm-media"], dry_run=False)
+    assert result == PostResult(sent_id="ev1", media_ids=["881"], dry_run=False)
     upload, message = mocked.calls
     assert b"first" in upload.request.body and b"second" not in upload.request.body
     assert b"dm_image" in upload.request.body
     # DMs allow 10,000 characters: the text is not cut to a post's length
     assert json.loads(message.request.body) == {
         "text": "long " * 100,
-        "attachments": [{"media_id": "dm-media"}],
+        "attachments": [{"media_id": "881"}],
     }
+    for call in mocked.calls:
+        assert_documented(call.request)
 
 
 def test_a_failed_upload_stops_before_replying(mocked):

@@ -1,5 +1,3 @@
-import email.parser
-import email.policy
 import json
 from types import SimpleNamespace
 from urllib.parse import urlsplit
@@ -20,6 +18,7 @@ from chalicelib.egress.x_client import (
     XCredentials,
     XError,
 )
+from tests.egress.x_openapi import assert_documented, multipart_fields
 
 CREDS = XCredentials(
     api_key="ck-key",
@@ -35,6 +34,14 @@ DUPLICATE_403 = {
     "detail": "You are not allowed to create a Tweet with duplicate content.",
     "type": "about:blank",
     "title": "Forbidden",
+    "status": 403,
+}
+# X's current answer to a reply the author did not summon (a v2 problem, 2026).
+NOT_SUMMONED_403_CURRENT = {
+    "title": "Forbidden",
+    "type": "https://api.x.com/2/problems/not-authorized-for-resource",
+    "detail": "You can only reply to or quote posts where you are mentioned or are the author.",
+    "resource_type": "tweet",
     "status": 403,
 }
 NOT_SUMMONED_403 = {
@@ -79,24 +86,6 @@ def assert_oauth1_signed(request, consumer_secret="cs-secret", token_secret="ats
     return signature.verify_hmac_sha1(to_verify, consumer_secret, token_secret)
 
 
-def multipart_fields(request) -> dict[str, tuple[str | None, str | None, bytes]]:
-    """name -> (filename, content type, payload) of a multipart/form-data request."""
-    content_type = request.headers["Content-Type"]
-    assert content_type.startswith("multipart/form-data; boundary=")
-    raw = b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
-    assert message.is_multipart()
-    fields = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        fields[name] = (
-            part.get_filename(),
-            part.get("Content-Type"),
-            part.get_payload(decode=True),
-        )
-    return fields
-
-
 @pytest.fixture
 def client():
     return XClient(CREDS)
@@ -133,6 +122,7 @@ def test_reply_posts_the_exact_v2_body_signed_with_oauth1(client, mocked):
         "media": {"media_ids": ["111", "222"]},
     }
     assert call.request.headers["Content-Type"] == "application/json"
+    assert assert_documented(call.request) == "POST /2/tweets"
     assert assert_oauth1_signed(call.request)
     assert not assert_oauth1_signed(call.request, token_secret="wrong")
     assert call.request.req_kwargs["timeout"] == 10.0
@@ -147,6 +137,20 @@ def test_reply_without_media_sends_no_media_field(client, mocked):
         "text": "x",
         "reply": {"in_reply_to_tweet_id": "9"},
     }
+    assert_documented(mocked.calls[0].request)
+
+
+def test_reply_leaves_the_rest_of_the_thread_out(client, mocked):
+    mocked.post(TWEETS_URL, status=201, json={"data": {"id": "5", "text": "x"}})
+
+    client.reply("x", "9", [], exclude_reply_user_ids=["2244994945", "783214"])
+
+    body = json.loads(mocked.calls[0].request.body)
+    assert body["reply"] == {
+        "in_reply_to_tweet_id": "9",
+        "exclude_reply_user_ids": ["2244994945", "783214"],
+    }
+    assert_documented(mocked.calls[0].request)
 
 
 def test_a_response_without_an_id_is_an_error(client, mocked):
@@ -172,6 +176,9 @@ def test_send_dm_posts_to_the_participant_conversation(client, mocked):
     (call,) = mocked.calls
     assert call.request.url == DM_URL
     assert json.loads(call.request.body) == {"text": "hello", "attachments": [{"media_id": "777"}]}
+    assert assert_documented(call.request) == (
+        "POST /2/dm_conversations/with/{participant_id}/messages"
+    )
     assert assert_oauth1_signed(call.request)
     assert call.request.req_kwargs["timeout"] == 10.0
 
@@ -181,6 +188,16 @@ def test_send_dm_without_media(client, mocked):
 
     assert client.send_dm("42", "hello", None) == "e"
     assert json.loads(mocked.calls[0].request.body) == {"text": "hello"}
+    assert_documented(mocked.calls[0].request)
+
+
+def test_an_image_only_dm_sends_the_attachment_without_empty_text(client, mocked):
+    mocked.post(DM_URL, status=201, json={"data": {"dm_conversation_id": "c", "dm_event_id": "e"}})
+
+    assert client.send_dm("42", "", "777") == "e"
+
+    assert json.loads(mocked.calls[0].request.body) == {"attachments": [{"media_id": "777"}]}
+    assert_documented(mocked.calls[0].request)
 
 
 # --- media upload ----------------------------------------------------------------------
@@ -208,8 +225,9 @@ def test_upload_media_sends_one_signed_multipart_request(mocked):
     (call,) = mocked.calls
     assert call.request.url == "https://api.x.com/2/media/upload"
     fields = multipart_fields(call.request)
+    assert set(fields) == {"media", "media_category"}  # X's one-shot schema takes no media_type
     assert fields["media_category"] == (None, None, b"tweet_image")
-    assert fields["media_type"] == (None, None, b"image/png")
+    assert assert_documented(call.request) == "POST /2/media/upload"
     filename, content_type, payload = fields["media"]
     assert filename == "media"
     assert content_type == "image/png"
@@ -226,6 +244,7 @@ def test_upload_media_for_a_dm_uses_the_dm_category(client, mocked):
     fields = multipart_fields(mocked.calls[0].request)
     assert fields["media_category"][2] == b"dm_image"
     assert fields["media"][1:] == ("image/jpeg", b"jpeg-bytes")
+    assert_documented(mocked.calls[0].request)
 
 
 def test_upload_media_refuses_empty_data(client):
@@ -269,6 +288,21 @@ ERROR_CASES = [
         FinalXError,
         {"reason": "not_summoned", "status_code": 403},
         id="403-not-summoned",
+    ),
+    pytest.param(
+        {"status": 403, "json": NOT_SUMMONED_403_CURRENT},
+        FinalXError,
+        {"reason": "not_summoned", "status_code": 403},
+        id="403-not-summoned-current-wording",
+    ),
+    pytest.param(
+        {
+            "status": 403,
+            "json": {"errors": [{"message": NOT_SUMMONED_403_CURRENT["detail"], "code": 453}]},
+        },
+        FinalXError,
+        {"reason": "not_summoned", "status_code": 403},
+        id="403-not-summoned-current-wording-as-errors",
     ),
     pytest.param(
         {"status": 403, "json": {"title": "Forbidden", "detail": "You are not permitted."}},
@@ -362,6 +396,25 @@ def test_an_exhausted_24_hour_quota_resets_later_than_the_window(client, mocked)
         client.reply("hi", "1", [])
 
     assert raised.value.reset_at == 1700050000.0
+
+
+@pytest.mark.parametrize("reset", ["soon", "nan", "inf", "-inf", "1e400", "-5", "1e12", ""])
+def test_a_reset_that_is_not_a_time_is_unknown(client, mocked, reset):
+    mocked.post(
+        TWEETS_URL,
+        status=429,
+        json={"title": "Too Many Requests"},
+        headers={
+            "x-rate-limit-reset": reset,
+            "x-app-limit-24hour-remaining": "0",
+            "x-app-limit-24hour-reset": reset,
+        },
+    )
+
+    with pytest.raises(RateLimited) as raised:
+        client.reply("hi", "1", [])
+
+    assert raised.value.reset_at is None
 
 
 def test_a_429_without_reset_header_has_no_reset(client, mocked):
