@@ -260,7 +260,7 @@ class Settings:
     def bus_workers(self) -> int:
         return self._int("MAGPIE_BUS_WORKERS", 2, minimum=1)
 
-    # --- egress delivery and loop guards (issue 4) ------------------------------------
+    # --- egress delivery and loop guards --------------------------------------------
 
     @property
     def reply_max_attempts(self) -> int:
