@@ -6,15 +6,19 @@ CfnBot's IntentProperty (`name`, `sampleUtterances`, `fulfillmentCodeHook`,
 `parentIntentSignature`). Locally, `intents.LocalIntentMatcher` is built from the same
 utterances, so both backends recognise the same things.
 
-`helpMessage` is not a Lex field: the fulfilment code hook answers FallbackIntent with it
-(`fulfilment.reply_for_intent`), so no closing response is needed in Lex.
+`helpMessage`, `replies` and `mediaReasons` are not Lex fields: they are every other
+sentence the bot says, kept here so all its wording is in one file whichever backend
+answers. The fulfilment code hook answers FallbackIntent with `helpMessage`
+(`fulfilment.reply_for_intent`), so no closing response is needed in Lex; the responders
+answer a message that raised a negative alert, or whose photos could not be opened, from
+`replies` (`handlers`), before any intent is asked for.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,16 @@ logger = logging.getLogger(__name__)
 BOT_FILE = Path(__file__).with_name("bot.json")
 FALLBACK_INTENT = "FallbackIntent"
 FALLBACK_SIGNATURE = "AMAZON.FallbackIntent"
+# Every key of `replies` the responders use; `{...}` are filled in by `handlers`.
+REPLY_KEYS = (
+    "negative",
+    "unreadablePhotos",
+    "partlyUnreadablePhotos",
+    "photosOne",
+    "photosAll",
+    "photosSome",
+)
+DEFAULT_MEDIA_REASON = "default"
 
 
 class BotDefinitionError(ConfigurationError, ValueError):
@@ -52,9 +66,15 @@ class BotDefinition:
     nlu_confidence_threshold: float
     intents: tuple[IntentDefinition, ...]
     help_message: str
+    replies: dict[str, str] = field(default_factory=dict)
+    media_reasons: dict[str, str] = field(default_factory=dict)
     description: str = ""
     idle_session_ttl_seconds: int = 300
     child_directed: bool = False
+
+    def media_reason(self, reason: str) -> str:
+        """Why a photo could not be opened, in the bot's words (a rejection's Reason)."""
+        return self.media_reasons.get(reason, self.media_reasons[DEFAULT_MEDIA_REASON])
 
     def intent(self, name: str) -> IntentDefinition:
         for intent in self.intents:
@@ -85,6 +105,8 @@ def parse_bot_definition(raw: dict[str, Any]) -> BotDefinition:
             nlu_confidence_threshold=float(raw["nluConfidenceThreshold"]),
             intents=tuple(_parse_intent(i) for i in raw["intents"]),
             help_message=str(raw["helpMessage"]).strip(),
+            replies=_texts(raw["replies"]),
+            media_reasons=_texts(raw["mediaReasons"]),
             description=str(raw.get("description", "")),
             idle_session_ttl_seconds=int(raw.get("idleSessionTtlInSeconds", 300)),
             child_directed=bool(raw.get("childDirected", False)),
@@ -93,6 +115,10 @@ def parse_bot_definition(raw: dict[str, Any]) -> BotDefinition:
         raise BotDefinitionError(f"bot definition is missing or mistypes {exc}") from exc
     _validate(definition)
     return definition
+
+
+def _texts(raw: dict[str, Any]) -> dict[str, str]:
+    return {str(key): str(value).strip() for key, value in raw.items()}
 
 
 def _parse_intent(raw: dict[str, Any]) -> IntentDefinition:
@@ -115,6 +141,11 @@ def _validate(definition: BotDefinition) -> None:
         problems.append("nluConfidenceThreshold must be in (0, 1]")
     if not definition.help_message:
         problems.append("helpMessage is empty")
+    missing = [k for k in REPLY_KEYS if not definition.replies.get(k)]
+    if missing:
+        problems.append(f"replies lacks {', '.join(missing)}")
+    if not definition.media_reasons.get(DEFAULT_MEDIA_REASON):
+        problems.append(f"mediaReasons lacks {DEFAULT_MEDIA_REASON!r}")
     names = [i.name for i in definition.intents]
     if len(set(names)) != len(names):
         problems.append("intent names repeat")

@@ -1,7 +1,11 @@
 """The responders: turn one MESSAGE_ANALYSED into one SEND_TWEET (or a REPLY_SKIPPED).
 
 Text responder: a message without images is answered by the conversational bot (Lex V2 on
-AWS, the local intent matcher otherwise), asked with the text minus @mentions and URLs.
+AWS, the local intent matcher otherwise), asked with the text minus @mentions and URLs,
+unless the message is better answered in our own words: one that raised the negative alert
+gets a short acknowledgement that a person will look (the alert has gone out on the same
+rule), and one whose photos could not be opened is told which and why, instead of being
+asked for a photo. The words are bot.json's `replies`.
 Image responder: each recognised person is boxed and named on the photo (`annotate`), the
 annotated photos are stored in the blob store, and the reply names everyone recognised.
 
@@ -19,27 +23,42 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from chalicelib import backend
 from chalicelib.bus import publish
 from chalicelib.config import settings
 from chalicelib.events import (
+    ANALYSIS,
     MENTION,
     RESPONDERS,
     AnalysedImage,
     MessageAnalysed,
     OutgoingEvent,
+    RejectedMedia,
     ReplySkipped,
     SendTweet,
 )
 from chalicelib.media_types import EXTENSION_BY_MIME, sniff
-from chalicelib.responders.annotate import annotate, is_explicit, reply_text_for_people
-from chalicelib.responders.bot_definition import FALLBACK_INTENT, load_bot_definition
+from chalicelib.responders.annotate import (
+    MAX_REPLY_CHARS,
+    annotate,
+    is_explicit,
+    reply_text_for_people,
+)
+from chalicelib.responders.bot_definition import (
+    FALLBACK_INTENT,
+    BotDefinition,
+    load_bot_definition,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_IMAGES = 4  # X attaches at most 4 photos to a post; more are not annotated
 IMAGE_INTENT = "ImageAnnotation"
+NEGATIVE_INTENT = "NegativeAcknowledgement"  # our own answers, not Lex intents
+UNREADABLE_INTENT = "UnreadablePhotos"
 # Reasons a responder leaves a message unanswered (REPLY_SKIPPED.Reason).
 NOTHING_TO_SAY = "bot_had_nothing_to_say"
 EXPLICIT_IMAGE = "explicit_image"
@@ -53,6 +72,12 @@ _SPACE = re.compile(r"\s+")
 def respond_to_text(detail: dict) -> SendTweet | ReplySkipped:
     """Answer a message without images with the conversational bot; publish the outcome."""
     message = MessageAnalysed.from_detail(detail)
+    bot = load_bot_definition()
+    if raises_negative_alert(detail):
+        return _publish_reply(message, bot.replies["negative"], intent=NEGATIVE_INTENT)
+    if message.Analysis.RejectedMedia:
+        text = unreadable_photos_text(bot, message.Analysis.RejectedMedia, total=None)
+        return _publish_reply(message, text, intent=UNREADABLE_INTENT)
     question = strip_mentions_and_urls(message.Text)
     if question:
         answer = backend.conversation().ask(question, session_id=message.Twitter.UserId)
@@ -60,7 +85,7 @@ def respond_to_text(detail: dict) -> SendTweet | ReplySkipped:
     else:
         # Only handles and links (e.g. a bare "@bot"): Lex refuses empty text, and the
         # helpful answer to an empty question is what the bot can do.
-        intent, text = FALLBACK_INTENT, load_bot_definition().help_message
+        intent, text = FALLBACK_INTENT, bot.help_message
     if not text:
         log.warning("the bot had nothing to say to %s (intent %s)", message.MessageId, intent)
         return _publish_skip(message, NOTHING_TO_SAY)
@@ -87,7 +112,46 @@ def respond_to_images(detail: dict) -> SendTweet | ReplySkipped:
         return _publish_skip(message, EXPLICIT_IMAGE)
     names = [face.get("Name", "") for image in safe for face in image.Analysis.CelebrityFaces]
     keys = [key for image in safe if (key := _annotated_key_if_named(image)) is not None]
-    return _publish_reply(message, reply_text_for_people(names), intent=IMAGE_INTENT, keys=keys)
+    text = reply_text_for_people(names)
+    rejected = message.Analysis.RejectedMedia
+    if rejected:
+        total = len(message.Analysis.Images) + len(rejected)
+        note = unreadable_photos_text(load_bot_definition(), rejected, total=total, partly=True)
+        if len(text) + 1 + len(note) <= MAX_REPLY_CHARS:  # the names matter more than the note
+            text = f"{text} {note}"
+    return _publish_reply(message, text, intent=IMAGE_INTENT, keys=keys)
+
+
+@lru_cache(maxsize=1)
+def _negative_alert_pattern() -> Any:  # compiled once, on first use
+    from chalicelib.alerts import ALERT_PATTERNS
+    from chalicelib.bus.pattern import compile_pattern
+
+    return compile_pattern(ALERT_PATTERNS["negative"])
+
+
+def raises_negative_alert(detail: dict) -> bool:
+    """True when this MESSAGE_ANALYSED matches the negative alert's rule, so an alert has
+    gone out for it: the very pattern the SNS rule and the local alert target use."""
+    event = {"source": ANALYSIS, "detail-type": MessageAnalysed.DETAIL_TYPE, "detail": detail}
+    return _negative_alert_pattern().matches(event)
+
+
+def unreadable_photos_text(
+    bot: BotDefinition, rejected: list[RejectedMedia], *, total: int | None, partly: bool = False
+) -> str:
+    """Which photos could not be opened and why, in bot.json's words. `total` is how many
+    photos the message had (None: only the rejected ones)."""
+    count, total = len(rejected), total or len(rejected)
+    if total == 1:
+        photos = bot.replies["photosOne"]
+    elif count == total:
+        photos = bot.replies["photosAll"].format(count=count)
+    else:
+        photos = bot.replies["photosSome"].format(count=count, total=total)
+    reasons = dict.fromkeys(bot.media_reason(r.Reason) for r in rejected)
+    template = bot.replies["partlyUnreadablePhotos" if partly else "unreadablePhotos"]
+    return template.format(photos=photos, why="; ".join(reasons))
 
 
 def strip_mentions_and_urls(text: str) -> str:

@@ -71,6 +71,16 @@ def test_the_help_message_says_what_the_bot_can_do():
     assert len(help_message) <= 200
 
 
+def test_every_sentence_the_bot_says_is_in_bot_json():
+    bot = load_bot_definition()
+    for reason in ("host_not_allowed", "not_an_image", "too_large", "timeout"):
+        assert bot.media_reason(reason) != bot.media_reason("default"), reason
+    assert bot.media_reason("never-heard-of-it") == bot.media_reasons["default"]
+    handlers = BOT_FILE.with_name("handlers.py").read_text()
+    for sentence in bot.replies.values():
+        assert sentence not in handlers  # the code reads the words, never repeats them
+
+
 def test_intents_use_only_cloudformation_intent_keys():
     for intent in raw_bot()["intents"]:
         assert set(intent) <= CFN_INTENT_KEYS, intent["name"]
@@ -89,6 +99,8 @@ def test_intents_use_only_cloudformation_intent_keys():
         (lambda b: b["intents"][2].update(sampleUtterances=[{"utterance": "hi"}]), "fallback"),
         (lambda b: b["intents"].pop(), "exactly one"),
         (lambda b: b.pop("name"), "missing"),
+        (lambda b: b["replies"].pop("negative"), "replies lacks negative"),
+        (lambda b: b["mediaReasons"].pop("default"), "mediaReasons lacks 'default'"),
     ],
 )
 def test_an_invalid_definition_is_refused(change, complaint):

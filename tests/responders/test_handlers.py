@@ -59,10 +59,20 @@ def image(index=0, faces=(), unknown=(), moderation=()):
     }
 
 
-def analysed(text="@acme_helper_bot tell me a joke", images=(), kind="MENTION", **twitter):
+def analysed(
+    text="@acme_helper_bot tell me a joke",
+    images=(),
+    kind="MENTION",
+    rejected=(),
+    sentiment=("NEUTRAL", 0.04),
+    **twitter,
+):
     detail = copy.deepcopy(FIXTURE)
     detail.update(Text=text, Kind=kind, ReceivedAt=utc_now_iso())
     detail["Analysis"]["Images"] = list(images)
+    detail["Analysis"]["RejectedMedia"] = [{"Url": url, "Reason": why} for url, why in rejected]
+    detail["Analysis"]["TextSentiment"], negative = sentiment
+    detail["Analysis"]["SentimentScore"]["Negative"] = negative
     ids = {"UserId": AUTHOR_ID}
     ids.update({"TweetId": TWEET_ID} if kind == "MENTION" else {"DirectMessageId": "dm-77"})
     detail["Twitter"] = {**ids, **twitter}
@@ -149,6 +159,64 @@ def test_gibberish_gets_the_fallback_help(local_env):
 
     assert command.Intent == "FallbackIntent"
     assert command.Text == load_bot_definition().help_message
+
+
+DM_PHOTO = "https://ton.twitter.com/1.1/ton/data/dm/1/2/q7XzL2mN.jpg"
+
+
+def test_a_photo_that_could_not_be_fetched_is_named_not_asked_for(local_env):
+    # A DM photo on ton.twitter.com is refused (it needs OAuth): the sender did send a photo.
+    command = respond_to_text(
+        analysed("here is the picture", kind="DIRECT_MESSAGE",
+                 rejected=[(DM_PHOTO, "host_not_allowed")])
+    )  # fmt: skip
+    bot = load_bot_definition()
+    assert command.Intent == "UnreadablePhotos"
+    assert command.Text != bot.help_message and "send me a photo" not in command.Text
+    assert command.Text == (
+        "Sorry, I could not open the photo you sent: I can only fetch photos from a public "
+        "post, not from a direct message or another site. So I can't say who is in it."
+    )
+
+
+def test_several_unreadable_photos_are_counted_with_each_reason_once(local_env):
+    command = respond_to_text(
+        analysed(rejected=[("https://pbs.twimg.com/a.jpg", "not_an_image"),
+                           ("https://pbs.twimg.com/b.jpg", "timeout"),
+                           ("https://pbs.twimg.com/c.jpg", "not_an_image")])
+    )  # fmt: skip
+    assert command.Text.startswith("Sorry, I could not open the 3 photos you sent: ")
+    assert command.Text.count("not a photo I can read") == 1
+    assert "took too long to download" in command.Text
+
+
+def test_readable_and_unreadable_photos_get_names_and_a_note(local_env):
+    photo = image(0, faces=[celebrity()])
+    store_original(photo, jpeg_bytes(astronaut()))
+    command = respond_to_images(
+        analysed(images=[photo], rejected=[("https://pbs.twimg.com/b.jpg", "too_large")])
+    )
+    assert command.Text == (
+        "I recognised: Eileen Collins (I could not open 1 of your 2 photos: it is over 5 MB.)"
+    )
+
+
+def test_a_message_that_raised_the_negative_alert_gets_a_kind_acknowledgement(local_env):
+    text = "@acme_helper_bot your last answer was useless and rude. Worst bot ever"
+    command = respond_to_text(analysed(text, sentiment=("NEGATIVE", 0.92)))
+    bot = load_bot_definition()
+    assert command.Intent == "NegativeAcknowledgement"
+    assert command.Text == bot.replies["negative"] != bot.help_message
+    assert "person" in command.Text and len(command.Text) <= 100
+
+
+def test_a_mildly_negative_request_is_still_answered_by_the_bot(local_env):
+    # Below the alert's threshold no alert goes out, so no person is promised: the joke is.
+    from chalicelib.alerts import ALERT_MIN_NEGATIVE_SCORE
+
+    mild = ("NEGATIVE", ALERT_MIN_NEGATIVE_SCORE - 0.2)
+    command = respond_to_text(analysed("@acme_helper_bot tell me a joke please", sentiment=mild))
+    assert command.Intent == "Joke"
 
 
 def test_thread_parent_travels_to_egress_for_the_depth_guard(local_env):

@@ -105,6 +105,7 @@ def bus_events() -> list[dict]:
 
 def test_text_responder_handler_publishes_send_tweet(local_env, app):
     detail = dict(with_images(0), Text="@acme_helper_bot tell me a joke", ReceivedAt=utc_now_iso())
+    detail["Analysis"]["RejectedMedia"] = []  # a plain text message, no photo refused
     with Client(app, project_dir=PROJECT) as client:
         event = client.events.generate_cw_event(SOURCE, DETAIL_TYPE, detail, resources=[])
         client.lambda_.invoke("text_responder", event)
@@ -125,7 +126,11 @@ def test_image_responder_handler_stores_and_publishes(local_env, app):
 
     (published,) = bus_events()
     assert published["detail-type"] == "SEND_TWEET"
-    assert published["detail"]["Text"] == "I recognised: Eileen Collins"
+    # The fixture's second photo was refused as not an image: the reply says so.
+    assert published["detail"]["Text"] == (
+        "I recognised: Eileen Collins (I could not open 1 of your 2 photos: it is not a photo "
+        "I can read.)"
+    )
     (annotated,) = published["detail"]["ImageKeys"]
     assert annotated == key.replace("media/", "annotated/", 1)
     assert backend.blob_store().get(annotated).startswith(b"\xff\xd8\xff")
