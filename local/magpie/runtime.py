@@ -34,12 +34,9 @@ def lake_target(home: Path) -> Target:
 
 def builtin_targets(home: Path) -> list[Target]:
     """Targets that are infrastructure on AWS (Firehose, Step Functions, SNS)."""
-    targets = [lake_target(home)]
-    try:
-        from magpie.local_targets import local_targets
-    except ImportError:  # the analysis orchestrator arrives with the analysis layer
-        return targets
-    return targets + local_targets(home)
+    from magpie.local_targets import local_targets
+
+    return [lake_target(home), *local_targets(home)]
 
 
 def app_targets() -> list[Target]:
