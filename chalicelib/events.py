@@ -27,7 +27,9 @@ ANALYSIS = "magpie.analysis"
 RESPONDERS = "magpie.responders"
 EGRESS = "magpie.egress"
 
-# One raw event per Account Activity item; the detail is the item unchanged.
+# One raw event per Account Activity item (the detail is the item unchanged) or per X Activity
+# delivery (the detail is its `data` unchanged). TWITTER_ACTIVITY holds every type we do not
+# model, with the type in the detail's `event_type`.
 TWITTER_DETAIL_TYPES = (
     "TWITTER_TWEETED",
     "TWITTER_FAVOURITED",
@@ -42,6 +44,7 @@ TWITTER_DETAIL_TYPES = (
     "TWITTER_DM_TYPING",
     "TWITTER_DM_MARKED_READ",
     "TWITTER_DELETED",
+    "TWITTER_ACTIVITY",
 )
 
 MENTION = "MENTION"
@@ -66,14 +69,22 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True)
 class _Model:
-    """Conversion between a frozen dataclass and its JSON detail."""
+    """Conversion between a frozen dataclass and its JSON detail.
+
+    Every event carries SchemaVersion, keyword-only so the models' own fields keep their
+    positions; the detail lists it last, where the contract has always had it."""
 
     DETAIL_TYPE: ClassVar[str] = ""
     SOURCE: ClassVar[str] = ""
 
+    SchemaVersion: str = field(default=SCHEMA_VERSION, kw_only=True)
+
     def to_detail(self) -> dict[str, Any]:
-        return _drop_none(dataclasses.asdict(self))  # type: ignore[call-overload]
+        detail: dict[str, Any] = _drop_none(dataclasses.asdict(self))
+        detail["SchemaVersion"] = detail.pop("SchemaVersion")
+        return detail
 
     @classmethod
     def from_detail(cls, detail: dict[str, Any]) -> Any:
@@ -148,21 +159,34 @@ class TwitterIds:
 
 
 @dataclass(frozen=True)
-class MessageReceived(_Model):
-    """A mention or direct message the bot should answer (the anti-corruption layer's output)."""
-
-    DETAIL_TYPE: ClassVar[str] = "MESSAGE_RECEIVED"
-    SOURCE: ClassVar[str] = INGRESS
+class _MessageHeader(_Model):
+    """What every event about one received message starts with."""
 
     Text: str
     Author: str
     Twitter: TwitterIds
     MessageId: str
     Kind: str
+
+
+@dataclass(frozen=True)
+class _Outcome(_Model):
+    """What every event about the fate of one message's reply starts with."""
+
+    MessageId: str
+    Kind: str
+
+
+@dataclass(frozen=True)
+class MessageReceived(_MessageHeader):
+    """A mention or direct message the bot should answer (the anti-corruption layer's output)."""
+
+    DETAIL_TYPE: ClassVar[str] = "MESSAGE_RECEIVED"
+    SOURCE: ClassVar[str] = INGRESS
+
     ImageUrls: list[str] = field(default_factory=list)
     Language: str | None = None
     ReceivedAt: str | None = None
-    SchemaVersion: str = SCHEMA_VERSION
 
 
 # --- magpie.analysis ------------------------------------------------------------------
@@ -213,34 +237,22 @@ class Analysis:
 
 
 @dataclass(frozen=True)
-class MessageAnalysed(_Model):
+class MessageAnalysed(_MessageHeader):
     DETAIL_TYPE: ClassVar[str] = "MESSAGE_ANALYSED"
     SOURCE: ClassVar[str] = ANALYSIS
 
-    Text: str
-    Author: str
-    Twitter: TwitterIds
-    MessageId: str
-    Kind: str
     Analysis: Analysis
     Language: str | None = None
     ReceivedAt: str | None = None
-    SchemaVersion: str = SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
-class MessageAnalysisFailed(_Model):
+class MessageAnalysisFailed(_MessageHeader):
     DETAIL_TYPE: ClassVar[str] = "MESSAGE_ANALYSIS_FAILED"
     SOURCE: ClassVar[str] = ANALYSIS
 
-    Text: str
-    Author: str
-    Twitter: TwitterIds
-    MessageId: str
-    Kind: str
     Reason: str
     ReceivedAt: str | None = None
-    SchemaVersion: str = SCHEMA_VERSION
 
 
 # --- magpie.responders ----------------------------------------------------------------
@@ -265,19 +277,16 @@ class SendTweet(_Model):
     Author: str | None = None
     Intent: str | None = None
     ReceivedAt: str | None = None
-    SchemaVersion: str = SCHEMA_VERSION
 
 
 # --- magpie.egress (and guards) -------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class TweetSent(_Model):
+class TweetSent(_Outcome):
     DETAIL_TYPE: ClassVar[str] = "TWEET_SENT"
     SOURCE: ClassVar[str] = EGRESS
 
-    MessageId: str
-    Kind: str
     ReplyToUserId: str
     Text: str
     SentId: str
@@ -286,34 +295,27 @@ class TweetSent(_Model):
     DryRun: bool = False
     ReceivedAt: str | None = None
     SentAt: str | None = None
-    SchemaVersion: str = SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
-class TweetFailed(_Model):
+class TweetFailed(_Outcome):
     DETAIL_TYPE: ClassVar[str] = "TWEET_FAILED"
     SOURCE: ClassVar[str] = EGRESS
 
-    MessageId: str
-    Kind: str
     Reason: str
     StatusCode: int | None = None
-    SchemaVersion: str = SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
-class ReplySkipped(_Model):
+class ReplySkipped(_Outcome):
     """A message deliberately left unanswered, with the reason. Any guard may publish it,
     so the source is the guard's own (SOURCE is egress's default)."""
 
     DETAIL_TYPE: ClassVar[str] = "REPLY_SKIPPED"
     SOURCE: ClassVar[str] = EGRESS
 
-    MessageId: str
-    Kind: str
     Reason: str
     ReplyToUserId: str | None = None
-    SchemaVersion: str = SCHEMA_VERSION
 
 
 MODELS: tuple[type[_Model], ...] = (

@@ -67,3 +67,31 @@ def test_models_are_owned_by_their_producer():
     assert owners["MESSAGE_ANALYSED"] == "magpie.analysis"
     assert owners["SEND_TWEET"] == "magpie.responders"
     assert owners["TWEET_SENT"] == "magpie.egress"
+
+
+@pytest.mark.parametrize("model", events.MODELS, ids=lambda m: m.DETAIL_TYPE)
+def test_the_detail_is_byte_for_byte_its_fixture(model):
+    """Key order included: what the bus, the lake and the archive store is unchanged."""
+    text = (FIXTURES / f"{model.DETAIL_TYPE}.json").read_text()
+    parsed = model.from_detail(json.loads(text))
+    assert json.dumps(parsed.to_detail(), indent=2, ensure_ascii=False) + "\n" == text
+
+
+def test_the_message_header_is_declared_once():
+    header = ["Text", "Author", "Twitter", "MessageId", "Kind"]
+    for model in (events.MessageReceived, events.MessageAnalysed, events.MessageAnalysisFailed):
+        assert [f.name for f in dataclasses.fields(model)][1:6] == header
+        assert all(name not in model.__annotations__ for name in header)
+    for model in (events.TweetSent, events.TweetFailed, events.ReplySkipped):
+        assert [f.name for f in dataclasses.fields(model)][1:3] == ["MessageId", "Kind"]
+
+
+def test_schema_version_is_last_and_positional_construction_is_unchanged():
+    skipped = events.ReplySkipped("7", events.MENTION, "not summoned", "42")
+    assert list(skipped.to_detail()) == [
+        "MessageId",
+        "Kind",
+        "Reason",
+        "ReplyToUserId",
+        "SchemaVersion",
+    ]

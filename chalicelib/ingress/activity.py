@@ -1,16 +1,25 @@
 """Account Activity and X Activity deliveries: raw events (fan-out) and MESSAGE_RECEIVED (ACL).
 
-Fan-out publishes one raw event per array item, detail = the item unchanged. The
-anti-corruption layer turns only what the bot should answer into `MessageReceived`:
-mentions (not the bot's own, not retweets, not from a user the bot blocked) and direct
-messages to the bot.
+Both formats are read as X documents them (docs.x.com, "Account Activity API" introduction and
+"X Activity API" event payloads; copies in tests/fixtures/x-docs/).
+
+Fan-out: nothing X sends is dropped. Every Account Activity item becomes one raw event whose
+detail is the item unchanged; an X Activity delivery becomes one raw event whose detail is its
+`data` unchanged. Types we do not model (and types X adds later) become `TWITTER_ACTIVITY`,
+with the type kept in the detail's `event_type`.
+
+Anti-corruption layer: only what the bot should answer becomes a `MessageReceived`: mentions,
+replies to the bot, quotes that mention it, direct messages to it. Never its own posts or DMs,
+reposts, users it blocked, or deliveries for another subscribed account. Anything else is
+skipped with a reason. Texts are normalised here, once (chalicelib/ingress/text.py), and
+ReceivedAt is the platform's own time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.errors import InputError
@@ -23,45 +32,67 @@ from chalicelib.events import (
     TwitterIds,
     utc_now_iso,
 )
+from chalicelib.ingress import timestamps
+from chalicelib.ingress.text import normalise_text
 
 logger = logging.getLogger(__name__)
 
-# Account Activity key -> detail-type (or a function of the item for keys carrying several).
-_ARRAY_KEYS: dict[str, Any] = {
+ACTIVITY = "TWITTER_ACTIVITY"
+
+# A delivery of more items than this is refused (413): each item is one event, up to two
+# with its message, and they are all published before X's 3-second deadline. X sends one
+# X Activity event per delivery and small Account Activity batches.
+MAX_ITEMS_PER_DELIVERY = 100
+
+# Account Activity key -> detail-type, or {item "type" -> detail-type} for keys carrying several.
+_AAA_TYPES: dict[str, str | dict[str, str]] = {
     "tweet_create_events": "TWITTER_TWEETED",
     "favorite_events": "TWITTER_FAVOURITED",
-    "follow_events": lambda item: {
-        "follow": "TWITTER_FOLLOWED",
-        "unfollow": "TWITTER_UNFOLLOWED",
-    }.get(item.get("type", "")),
-    "block_events": lambda item: {"block": "TWITTER_BLOCKED", "unblock": "TWITTER_UNBLOCKED"}.get(
-        item.get("type", "")
-    ),
-    "mute_events": lambda item: {"mute": "TWITTER_MUTED", "unmute": "TWITTER_UNMUTED"}.get(
-        item.get("type", "")
-    ),
+    "follow_events": {"follow": "TWITTER_FOLLOWED", "unfollow": "TWITTER_UNFOLLOWED"},
+    "unfollow_events": "TWITTER_UNFOLLOWED",
+    "block_events": {"block": "TWITTER_BLOCKED", "unblock": "TWITTER_UNBLOCKED"},
+    "unblock_events": "TWITTER_UNBLOCKED",
+    "mute_events": {"mute": "TWITTER_MUTED", "unmute": "TWITTER_UNMUTED"},
+    "unmute_events": "TWITTER_UNMUTED",
     "direct_message_events": "TWITTER_DM_RECEIVED",
     "direct_message_indicate_typing_events": "TWITTER_DM_TYPING",
     "direct_message_mark_read_events": "TWITTER_DM_MARKED_READ",
     "tweet_delete_events": "TWITTER_DELETED",
 }
-_ENVELOPE_KEYS = {"for_user_id", "user_has_blocked", "apps", "users", "source"}
+# Keys that describe the delivery rather than carry events (the AAA object table).
+_ENVELOPE_KEYS = {"for_user_id", "user_has_blocked", "is_blocked_by", "apps", "users"}
 
-# X Activity API event types -> the raw detail-type of the same activity.
+# X Activity event type -> the detail-type of the same activity in Account Activity.
 _XAA_TYPES = {
-    "post.mention.create": "TWITTER_TWEETED",
     "post.create": "TWITTER_TWEETED",
+    "post.mention.create": "TWITTER_TWEETED",
+    "post.reply.create": "TWITTER_TWEETED",
+    "post.quote.create": "TWITTER_TWEETED",
+    "post.repost.create": "TWITTER_TWEETED",
     "post.delete": "TWITTER_DELETED",
-    "dm.received": "TWITTER_DM_RECEIVED",
-    "dm.sent": "TWITTER_DM_RECEIVED",
+    "like.create": "TWITTER_FAVOURITED",
     "follow.follow": "TWITTER_FOLLOWED",
     "follow.unfollow": "TWITTER_UNFOLLOWED",
-    "like.create": "TWITTER_FAVOURITED",
+    "block.block": "TWITTER_BLOCKED",
+    "block.unblock": "TWITTER_UNBLOCKED",
+    "mute.mute": "TWITTER_MUTED",
+    "mute.unmute": "TWITTER_UNMUTED",
+    "dm.received": "TWITTER_DM_RECEIVED",
+    "dm.sent": "TWITTER_DM_RECEIVED",
+    "dm.indicate_typing": "TWITTER_DM_TYPING",
+    "dm.read": "TWITTER_DM_MARKED_READ",
+    "oauth.revoke": "TWITTER_PERMISSION_REVOKED",
 }
+_XAA_POSTS = {"post.create", "post.mention.create", "post.reply.create", "post.quote.create"}
+_XAA_DMS = {"dm.received", "dm.sent"}
 
 
 class UnsupportedPayload(InputError):
-    """Valid JSON that is not a delivery we understand (e.g. a list, or no known keys)."""
+    """Valid JSON that is not a delivery at all (e.g. a list or a string)."""
+
+
+class TooManyItems(InputError):
+    """A delivery carrying more items than MAX_ITEMS_PER_DELIVERY."""
 
 
 @dataclass
@@ -73,64 +104,306 @@ class Translation:
 
 
 def translate(payload: Any, bot_user_id: str) -> Translation:
-    """Turn one webhook delivery into raw events and the messages the bot should answer."""
+    """Turn one webhook delivery into raw events and the messages the bot should answer.
+
+    Raises UnsupportedPayload (not an object), TooManyItems (over the bound) and
+    InvalidTimestamp (a message's time that cannot be placed)."""
     if not isinstance(payload, dict):
         raise UnsupportedPayload("a delivery must be a JSON object")
-    try:
-        if isinstance(payload.get("data"), dict) and "event_type" in payload["data"]:
-            return _translate_xaa(payload["data"], bot_user_id)
-        return _translate_account_activity(payload, bot_user_id)
-    except (AttributeError, TypeError, KeyError, IndexError) as exc:
-        # The readers below follow X's documented shapes; a signed body that breaks them
-        # (a null item, an array where an object belongs) is refused here, where its shape
-        # is known, rather than by every caller.
-        raise UnsupportedPayload(f"unexpected delivery shape ({type(exc).__name__})") from exc
+    items = count_items(payload)
+    if items > MAX_ITEMS_PER_DELIVERY:
+        raise TooManyItems(f"delivery carries {items} items, limit {MAX_ITEMS_PER_DELIVERY}")
+    data = payload.get("data")
+    if isinstance(data, dict) and isinstance(data.get("event_type"), str):
+        return _translate_xaa(data, bot_user_id)
+    return _translate_aaa(payload, bot_user_id)
 
 
-# --- Account Activity (v1.1-style) ----------------------------------------------------
+def count_items(payload: dict[str, Any]) -> int:
+    """How many events a delivery fans out to, counted before any is built."""
+    data = payload.get("data")
+    if isinstance(data, dict) and "event_type" in data:
+        dms = _obj(data.get("payload")).get("direct_message_events")
+        return max(1, len(dms) if isinstance(dms, list) else 0)
+    return sum(
+        len(value) if isinstance(value, list) else 1
+        for key, value in payload.items()
+        if key not in _ENVELOPE_KEYS
+    )
 
 
-def _translate_account_activity(payload: dict[str, Any], bot_user_id: str) -> Translation:
+# --- Account Activity (v1.1 objects) ---------------------------------------------------
+
+
+def _translate_aaa(payload: dict[str, Any], bot: str) -> Translation:
     result = Translation()
-    for_user = str(payload.get("for_user_id", ""))
-    if for_user and for_user != bot_user_id:
-        raise UnsupportedPayload("for_user_id is not this bot's user id")
-    known = False
+    for_user = _id(payload.get("for_user_id"))
     for key, value in payload.items():
         if key in _ENVELOPE_KEYS:
             continue
-        if key == "replay_job_status":
-            known = True
-            result.notes.append(f"replay_job_status: {_short(value)}")
-            continue
-        if key == "user_event":
-            known = True
+        if key == "user_event" and isinstance(value, dict) and "revoke" in value:
             result.raw.append(_raw("TWITTER_PERMISSION_REVOKED", value))
-            continue
-        if key not in _ARRAY_KEYS or not isinstance(value, list):
-            result.notes.append(f"ignored unknown key {key!r}")
-            continue
-        known = True
-        for item in value:
-            detail_type = _detail_type(key, item)
-            if detail_type is None:
-                result.notes.append(f"ignored {key} item of type {item.get('type')!r}")
-                continue
-            result.raw.append(_raw(detail_type, item))
-    if not known:
-        raise UnsupportedPayload("no Account Activity events in the delivery")
-    for item in payload.get("tweet_create_events") or []:
-        _collect(result, _mention_from_tweet(item, payload, bot_user_id), item.get("id_str"))
-    for item in payload.get("direct_message_events") or []:
-        _collect(result, _message_from_dm(item, payload, bot_user_id), item.get("id"))
+        elif key in _AAA_TYPES and isinstance(value, list):
+            result.raw.extend(_aaa_item_event(key, item, for_user) for item in value)
+        else:
+            result.notes.append(f"kept unmodelled Account Activity key {key!r} as {ACTIVITY}")
+            result.raw.append(_aaa_activity(key, value, for_user))
+    if not result.raw:
+        result.notes.append(f"delivery without events kept as {ACTIVITY}")
+        result.raw.append(_raw(ACTIVITY, {"event_type": None, "payload": payload}))
+    foreign = bool(for_user) and for_user != bot
+    for item in _list(payload.get("tweet_create_events")):
+        tweet = _obj(item)
+        outcome = (
+            f"delivery for another account ({for_user})"
+            if foreign
+            else _message_from_tweet(tweet, payload, bot)
+        )
+        _collect(result, outcome, tweet.get("id_str"))
+    for item in _list(payload.get("direct_message_events")):
+        event = _obj(item)
+        outcome = (
+            f"delivery for another account ({for_user})"
+            if foreign
+            else _message_from_dm(event, _obj(payload.get("users")), bot)
+        )
+        _collect(result, outcome, event.get("id"))
     return result
 
 
-def _detail_type(key: str, item: Any) -> str | None:
-    mapping = _ARRAY_KEYS[key]
-    if not isinstance(item, dict):
-        return None
-    return mapping(item) if callable(mapping) else mapping
+def _aaa_item_event(key: str, item: Any, for_user: str) -> OutgoingEvent:
+    mapping = _AAA_TYPES[key]
+    if isinstance(mapping, str):
+        return _raw(mapping, item)
+    detail_type = mapping.get(str(_obj(item).get("type", "")))
+    return _raw(detail_type, item) if detail_type else _aaa_activity(key, item, for_user)
+
+
+def _aaa_activity(key: str, value: Any, for_user: str) -> OutgoingEvent:
+    """An Account Activity key or item we do not model, in the X Activity envelope's words
+    so one query reads both formats."""
+    detail: dict[str, Any] = {"event_type": key, "payload": value}
+    if for_user:
+        detail["for_user_id"] = for_user
+    return _raw(ACTIVITY, detail)
+
+
+def _message_from_tweet(
+    tweet: dict[str, Any], payload: dict[str, Any], bot: str
+) -> MessageReceived | str:
+    """A MessageReceived, or the reason the post is not one."""
+    user = _obj(tweet.get("user"))
+    author = _id(user.get("id_str"))
+    extended = _obj(tweet.get("extended_tweet"))
+    if author == bot:
+        return "own post"
+    if "retweeted_status" in tweet:
+        return "retweet"
+    if _flag(payload.get("user_has_blocked")) or _flag(payload.get("is_blocked_by")):
+        return "author is blocked by the bot"
+    mentioned = bot in _v1_mentions(tweet, extended)
+    if not mentioned and _id(tweet.get("in_reply_to_user_id_str")) != bot:
+        return "neither mentions nor replies to the bot"
+    text = extended.get("full_text", tweet.get("full_text", tweet.get("text")))
+    return _message(
+        kind=MENTION,
+        message_id=_id(tweet.get("id_str")),
+        user_id=author,
+        author=user.get("screen_name"),
+        text=text,
+        image_urls=_v1_photo_urls(tweet, extended),
+        language=tweet.get("lang"),
+        received_at=_first_time(
+            (timestamps.from_epoch_ms, tweet.get("timestamp_ms")),
+            (timestamps.from_v1, tweet.get("created_at")),
+        ),
+        in_reply_to_tweet_id=_id(tweet.get("in_reply_to_status_id_str")) or None,
+        in_reply_to_user_id=_id(tweet.get("in_reply_to_user_id_str")) or None,
+    )
+
+
+def _v1_mentions(tweet: dict[str, Any], extended: dict[str, Any]) -> set[str]:
+    holders = (_obj(tweet.get("entities")), _obj(extended.get("entities")))
+    return {_id(_obj(m).get("id_str")) for h in holders for m in _list(h.get("user_mentions"))}
+
+
+def _v1_photo_urls(tweet: dict[str, Any], extended: dict[str, Any]) -> list[str]:
+    """Every photo: extended_entities holds all media (entities.media only the first)."""
+    urls: list[str] = []
+    for holder in (extended, tweet):
+        for media in _list(_obj(holder.get("extended_entities")).get("media")):
+            url = _obj(media).get("media_url_https")
+            if _obj(media).get("type") == "photo" and isinstance(url, str) and url not in urls:
+                urls.append(url)
+    return urls
+
+
+def _message_from_dm(
+    event: dict[str, Any], users: dict[str, Any], bot: str
+) -> MessageReceived | str:
+    """One `message_create` event; both formats carry it (X Activity inside its payload)."""
+    if event.get("type") != "message_create":
+        return f"direct message event of type {event.get('type')!r}"
+    create = _obj(event.get("message_create"))
+    sender = _id(create.get("sender_id"))
+    recipient = _id(_obj(create.get("target")).get("recipient_id"))
+    if sender == bot:
+        return "own direct message"
+    if recipient and recipient != bot:
+        return "direct message to another account"
+    data = _obj(create.get("message_data"))
+    media = _obj(_obj(data.get("attachment")).get("media"))
+    photo = media.get("media_url_https") if media.get("type") == "photo" else None
+    return _message(
+        kind=DIRECT_MESSAGE,
+        message_id=_id(event.get("id")),
+        user_id=sender,
+        author=_username(users.get(sender)),
+        text=data.get("text"),
+        image_urls=[photo] if isinstance(photo, str) else [],
+        language=None,
+        received_at=_first_time((timestamps.from_epoch_ms, event.get("created_timestamp"))),
+    )
+
+
+# --- X Activity API (v2 objects) ------------------------------------------------------
+
+
+def _translate_xaa(data: dict[str, Any], bot: str) -> Translation:
+    result = Translation()
+    event_type = data["event_type"]
+    detail_type = _XAA_TYPES.get(event_type, ACTIVITY)
+    if detail_type == ACTIVITY:
+        result.notes.append(f"kept X Activity event {event_type!r} as {ACTIVITY}")
+    result.raw.append(_raw(detail_type, data))
+    payload = data.get("payload")
+    filter_user = _id(_obj(data.get("filter")).get("user_id"))
+    foreign = f"delivery for another account ({filter_user})"
+    if event_type in _XAA_POSTS:
+        post = _obj(payload)
+        outcome = (
+            foreign
+            if filter_user and filter_user != bot
+            else _message_from_post(event_type, post, _obj(data.get("includes")), bot)
+        )
+        _collect(result, outcome, post.get("id"))
+    elif event_type in _XAA_DMS:
+        users = _obj(_obj(payload).get("users"))
+        events = _list(_obj(payload).get("direct_message_events"))
+        if not events:
+            result.skipped.append(("(no id)", f"{event_type} without direct_message_events"))
+        for item in events:
+            event = _obj(item)
+            outcome = (
+                foreign
+                if filter_user and filter_user != bot
+                else _message_from_dm(event, users, bot)
+            )
+            _collect(result, outcome, event.get("id"))
+    return result
+
+
+def _message_from_post(
+    event_type: str, post: dict[str, Any], includes: dict[str, Any], bot: str
+) -> MessageReceived | str:
+    author = _id(post.get("author_id"))
+    references = [_obj(r) for r in _list(post.get("referenced_tweets"))]
+    if author == bot:
+        return "own post"
+    if any(r.get("type") == "retweeted" for r in references):
+        return "repost"
+    mentioned = bot in {
+        _id(_obj(m).get("id")) for m in _list(_obj(post.get("entities")).get("mentions"))
+    }
+    # post.mention.create is sent for explicit mentions and post.reply.create for direct
+    # replies to the bot; a quote (or a post.create) is answered only when it mentions it.
+    if event_type not in ("post.mention.create", "post.reply.create") and not mentioned:
+        return "does not mention the bot"
+    replied_to = next((r.get("id") for r in references if r.get("type") == "replied_to"), None)
+    text = _obj(post.get("note_tweet")).get("text", post.get("text"))
+    return _message(
+        kind=MENTION,
+        message_id=_id(post.get("id")),
+        user_id=author,
+        author=_username(_find_user(includes, author)),
+        text=text,
+        image_urls=_v2_photo_urls(post, includes),
+        language=post.get("lang"),
+        received_at=_first_time((timestamps.from_iso, post.get("created_at"))),
+        in_reply_to_tweet_id=_id(post.get("in_reply_to_tweet_id") or replied_to) or None,
+        in_reply_to_user_id=_id(post.get("in_reply_to_user_id")) or None,
+    )
+
+
+def _find_user(includes: dict[str, Any], user_id: str) -> Any:
+    return next(
+        (u for u in _list(includes.get("users")) if _id(_user_fields(u).get("id")) == user_id),
+        None,
+    )
+
+
+def _v2_photo_urls(post: dict[str, Any], includes: dict[str, Any]) -> list[str]:
+    keys = _list(_obj(post.get("attachments")).get("media_keys"))
+    by_key = {_obj(m).get("media_key"): _obj(m) for m in _list(includes.get("media"))}
+    urls = [by_key.get(k, {}).get("url") for k in keys if by_key.get(k, {}).get("type") == "photo"]
+    return [u for u in urls if isinstance(u, str)]
+
+
+# --- the message, built once -------------------------------------------------------------
+
+
+def _message(
+    *,
+    kind: str,
+    message_id: str,
+    user_id: str,
+    author: Any,
+    text: Any,
+    image_urls: list[str],
+    language: Any,
+    received_at: str,
+    in_reply_to_tweet_id: str | None = None,
+    in_reply_to_user_id: str | None = None,
+) -> MessageReceived | str:
+    """The one place a MessageReceived is made: refused (a reason) rather than published
+    with an empty id, author or text."""
+    if not message_id:
+        return "no message id"
+    if not user_id:
+        return "no author id"
+    if text is not None and not isinstance(text, str):
+        return f"text is a {type(text).__name__}, not a string"
+    text = normalise_text(text or "")
+    if not text.strip() and not image_urls:
+        return "no text and no media"
+    is_dm = kind == DIRECT_MESSAGE
+    return MessageReceived(
+        Text=text,
+        Author=normalise_text(author) if isinstance(author, str) and author else user_id,
+        Twitter=TwitterIds(
+            UserId=user_id,
+            TweetId=None if is_dm else message_id,
+            DirectMessageId=message_id if is_dm else None,
+            InReplyToTweetId=in_reply_to_tweet_id,
+            InReplyToUserId=in_reply_to_user_id,
+        ),
+        MessageId=message_id,
+        Kind=kind,
+        ImageUrls=image_urls,
+        Language=language if isinstance(language, str) and language else None,
+        ReceivedAt=received_at,
+    )
+
+
+def _first_time(*candidates: tuple[Callable[[Any], Any], Any]) -> str:
+    """The first time X gave (parsed by its reader); now only when X gave none."""
+    for parse, value in candidates:
+        if value is not None and value != "":
+            return timestamps.iso_z(parse(value))
+    return utc_now_iso()
+
+
+# --- helpers ----------------------------------------------------------------------------
 
 
 def _raw(detail_type: str, item: Any) -> OutgoingEvent:
@@ -141,195 +414,43 @@ def _collect(result: Translation, outcome: MessageReceived | str, item_id: Any) 
     if isinstance(outcome, MessageReceived):
         result.messages.append(outcome)
     else:
-        result.skipped.append((str(item_id), outcome))
+        result.skipped.append((_id(item_id) or "(no id)", outcome))
 
 
-def _mention_from_tweet(
-    tweet: dict[str, Any], payload: dict[str, Any], bot: str
-) -> MessageReceived | str:
-    """A MessageReceived, or the reason the post is not one."""
-    user = tweet.get("user") or {}
-    if str(user.get("id_str", "")) == bot:
-        return "own post"
-    if "retweeted_status" in tweet:
-        return "retweet"
-    if payload.get("user_has_blocked") is True:
-        return "author is blocked by the bot"
-    extended = tweet.get("extended_tweet") or {}
-    if not _mentions_bot(tweet, extended, bot):
-        return "does not mention the bot"
-    text = extended.get("full_text") or tweet.get("full_text") or tweet.get("text") or ""
-    return MessageReceived(
-        Text=text,
-        Author=str(user.get("screen_name", "")),
-        Twitter=TwitterIds(
-            UserId=str(user.get("id_str", "")),
-            TweetId=str(tweet.get("id_str", "")),
-            InReplyToTweetId=tweet.get("in_reply_to_status_id_str"),
-            InReplyToUserId=tweet.get("in_reply_to_user_id_str"),
-        ),
-        MessageId=str(tweet.get("id_str", "")),
-        Kind=MENTION,
-        ImageUrls=_photo_urls(tweet, extended),
-        Language=tweet.get("lang"),
-        ReceivedAt=_received_at(tweet.get("timestamp_ms")),
-    )
+def _flag(value: Any) -> bool:
+    """X's boolean flags, in every spelling its examples use: true, "true", "false"... A value
+    we cannot read counts as set: answering a blocked user is the worse mistake."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0")
+    return value != 0 if isinstance(value, int | float) else True
 
 
-def _mentions_bot(tweet: dict[str, Any], extended: dict[str, Any], bot: str) -> bool:
-    mentions = [
-        *((tweet.get("entities") or {}).get("user_mentions") or []),
-        *((extended.get("entities") or {}).get("user_mentions") or []),
-    ]
-    return any(str(m.get("id_str", "")) == bot for m in mentions)
+def _id(value: Any) -> str:
+    """An X id as a string; "" for absent, null or non-scalar values (never "None")."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
 
 
-def _photo_urls(tweet: dict[str, Any], extended: dict[str, Any]) -> list[str]:
-    """Every photo: extended_entities holds all media (entities.media only the first)."""
-    urls: list[str] = []
-    for holder in (extended, tweet):
-        for media in (holder.get("extended_entities") or {}).get("media") or []:
-            url = media.get("media_url_https")
-            if media.get("type") == "photo" and url and url not in urls:
-                urls.append(url)
-    return urls
+def _user_fields(user: Any) -> dict[str, Any]:
+    """A user object, v1.1 or v2, bare or wrapped as {"data": {...}} (X Activity's users map)."""
+    user = _obj(user)
+    return _obj(user["data"]) if isinstance(user.get("data"), dict) else user
 
 
-def _message_from_dm(
-    event: dict[str, Any], payload: dict[str, Any], bot: str
-) -> MessageReceived | str:
-    if event.get("type") != "message_create":
-        return f"direct message event of type {event.get('type')!r}"
-    create = event.get("message_create") or {}
-    sender = str(create.get("sender_id", ""))
-    if sender == bot:
-        return "own direct message"
-    data = create.get("message_data") or {}
-    media = (data.get("attachment") or {}).get("media") or {}
-    users = payload.get("users") or {}
-    return MessageReceived(
-        Text=data.get("text", ""),
-        Author=str((users.get(sender) or {}).get("screen_name", sender)),
-        Twitter=TwitterIds(UserId=sender, DirectMessageId=str(event.get("id", ""))),
-        MessageId=str(event.get("id", "")),
-        Kind=DIRECT_MESSAGE,
-        ImageUrls=[media["media_url_https"]] if media.get("type") == "photo" else [],
-        ReceivedAt=_received_at(event.get("created_timestamp")),
-    )
+def _username(user: Any) -> str | None:
+    fields = _user_fields(user)
+    name = fields.get("username", fields.get("screen_name"))
+    return name if isinstance(name, str) else None
 
 
-# --- X Activity API -------------------------------------------------------------------
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
-def _translate_xaa(data: dict[str, Any], bot: str) -> Translation:
-    result = Translation()
-    event_type = str(data.get("event_type", ""))
-    filter_user = str((data.get("filter") or {}).get("user_id", ""))
-    if filter_user and filter_user != bot:
-        raise UnsupportedPayload("filter.user_id is not this bot's user id")
-    detail_type = _XAA_TYPES.get(event_type)
-    if detail_type is None:
-        result.notes.append(f"ignored X Activity event type {event_type!r}")
-        return result
-    result.raw.append(OutgoingEvent(INGRESS, detail_type, data))
-    payload = data.get("payload") or {}
-    if event_type == "post.mention.create":
-        _collect(
-            result, _mention_from_post(payload, data.get("includes") or {}, bot), payload.get("id")
-        )
-    elif event_type == "dm.received":
-        _collect(
-            result,
-            _message_from_dm_event(payload, data.get("includes") or {}, bot),
-            payload.get("id"),
-        )
-    return result
-
-
-def _username(includes: dict[str, Any], user_id: str) -> str:
-    for user in includes.get("users") or []:
-        if str(user.get("id")) == user_id:
-            return str(user.get("username", user_id))
-    return user_id
-
-
-def _v2_photo_urls(keys: list[str], includes: dict[str, Any]) -> list[str]:
-    by_key = {m.get("media_key"): m for m in includes.get("media") or []}
-    return [
-        by_key[k]["url"]
-        for k in keys
-        if by_key.get(k, {}).get("type") == "photo" and by_key[k].get("url")
-    ]
-
-
-def _mention_from_post(
-    post: dict[str, Any], includes: dict[str, Any], bot: str
-) -> MessageReceived | str:
-    author = str(post.get("author_id", ""))
-    if author == bot:
-        return "own post"
-    if any(ref.get("type") == "retweeted" for ref in post.get("referenced_tweets") or []):
-        return "retweet"
-    replied_to = next(
-        (r.get("id") for r in post.get("referenced_tweets") or [] if r.get("type") == "replied_to"),
-        None,
-    )
-    text = (post.get("note_tweet") or {}).get("text") or post.get("text", "")
-    return MessageReceived(
-        Text=text,
-        Author=_username(includes, author),
-        Twitter=TwitterIds(
-            UserId=author,
-            TweetId=str(post.get("id", "")),
-            InReplyToTweetId=replied_to,
-            InReplyToUserId=post.get("in_reply_to_user_id"),
-        ),
-        MessageId=str(post.get("id", "")),
-        Kind=MENTION,
-        ImageUrls=_v2_photo_urls((post.get("attachments") or {}).get("media_keys") or [], includes),
-        Language=post.get("lang"),
-        ReceivedAt=post.get("created_at") and _iso(post["created_at"]),
-    )
-
-
-def _message_from_dm_event(
-    event: dict[str, Any], includes: dict[str, Any], bot: str
-) -> MessageReceived | str:
-    sender = str(event.get("sender_id", ""))
-    if sender == bot:
-        return "own direct message"
-    return MessageReceived(
-        Text=event.get("text", ""),
-        Author=_username(includes, sender),
-        Twitter=TwitterIds(UserId=sender, DirectMessageId=str(event.get("id", ""))),
-        MessageId=str(event.get("id", "")),
-        Kind=DIRECT_MESSAGE,
-        ImageUrls=_v2_photo_urls(
-            (event.get("attachments") or {}).get("media_keys") or [], includes
-        ),
-        ReceivedAt=event.get("created_at") and _iso(event["created_at"]),
-    )
-
-
-# --- helpers ----------------------------------------------------------------------------
-
-
-def _received_at(timestamp_ms: Any) -> str:
-    try:
-        moment = datetime.fromtimestamp(int(timestamp_ms) / 1000, tz=UTC)
-    except (TypeError, ValueError, OverflowError):
-        return utc_now_iso()
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _iso(value: str) -> str:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return utc_now_iso()
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) < 200 else text[:200] + "..."
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -2,6 +2,9 @@
 
 A delivery is acknowledged (200) only once every event is durably on the bus; any failure
 to publish raises, and the handler answers 5xx so X retries. No media download or ML here.
+A signed delivery is refused only when it is not JSON, over the limits (body size, nesting,
+MAX_ITEMS_PER_DELIVERY items) or carries a message time that cannot be placed; everything
+else reaches the bus.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from typing import Any
 from chalicelib.errors import InputError
 from chalicelib.events import ContractError, MessageReceived
 from chalicelib.ingress import signature
-from chalicelib.ingress.activity import UnsupportedPayload, translate
+from chalicelib.ingress.activity import TooManyItems, UnsupportedPayload, translate
+from chalicelib.ingress.text import may_hold_surrogates, repair_all_surrogates
+from chalicelib.ingress.timestamps import InvalidTimestamp
 from chalicelib.ports import EventBus, IdempotencyStore
 
 logger = logging.getLogger(__name__)
@@ -29,6 +34,10 @@ class PayloadTooLarge(InputError):
 
 class InvalidPayload(InputError):
     pass
+
+
+class EmptyMessageId(InputError):
+    """A message without an id: its idempotency key would collide with every other one."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,10 @@ def accept_delivery(
     payload = _parse(raw_body)
     try:
         translation = translate(payload, bot_user_id)
-    except UnsupportedPayload as exc:
+    except TooManyItems as exc:
+        logger.warning("refused delivery (413): %s", exc)
+        raise PayloadTooLarge(str(exc)) from exc
+    except (UnsupportedPayload, InvalidTimestamp) as exc:
         raise InvalidPayload(str(exc)) from exc
     _check_contract(translation.messages)
     for note in translation.notes:
@@ -107,10 +119,17 @@ def _publish_once(message: MessageReceived, bus: EventBus, idempotency: Idempote
 
     # IdempotencyInProgress propagates (503): the attempt holding the key may have crashed
     # before publishing, so acknowledging this copy could lose the message.
-    idempotency.once("message-received", f"{message.Kind}:{message.MessageId}", publish)
+    idempotency.once("message-received", message_key(message), publish)
     if not published_now:
         logger.info("duplicate delivery of %s %s", message.Kind, message.MessageId)
     return bool(published_now)
+
+
+def message_key(message: MessageReceived) -> str:
+    """The idempotency key of one message; never built from an empty id."""
+    if not message.MessageId.strip():
+        raise EmptyMessageId(f"{message.Kind} message without an id")
+    return f"{message.Kind}:{message.MessageId}"
 
 
 def _parse(raw_body: bytes) -> Any:
@@ -120,7 +139,8 @@ def _parse(raw_body: bytes) -> Any:
         raise InvalidPayload("body is not valid JSON") from exc
     if _depth(payload) > MAX_JSON_DEPTH:
         raise InvalidPayload(f"JSON nested deeper than {MAX_JSON_DEPTH}")
-    return payload
+    # A lone surrogate would be acknowledged here and fail every UTF-8 writer later.
+    return repair_all_surrogates(payload) if may_hold_surrogates(raw_body) else payload
 
 
 def _depth(value: Any) -> int:

@@ -167,17 +167,14 @@ def test_revoke_is_a_permission_revoked_event():
     assert result.raw[0].detail == payload["user_event"]
 
 
-def test_replay_job_status_is_accepted_and_noted():
-    payload = {
-        "replay_job_status": {
-            "webhook_id": "1",
-            "job_state": "Complete",
-            "job_state_description": "done",
-        }
-    }
-    result = translate(payload, BOT_ID)
-    assert result.raw == []
-    assert result.notes and result.notes[0].startswith("replay_job_status")
+def test_replay_job_status_is_kept_with_its_type():
+    status = {"webhook_id": "1", "job_state": "Complete", "job_state_description": "done"}
+    result = translate({"replay_job_status": status}, BOT_ID)
+    (raw,) = result.raw
+    assert (raw.detail_type, raw.detail) == (
+        "TWITTER_ACTIVITY",
+        {"event_type": "replay_job_status", "payload": status},
+    )
 
 
 @pytest.mark.parametrize(
@@ -201,9 +198,10 @@ def test_every_account_activity_array_maps_to_its_detail_type(key, item, detail_
     assert result.raw[0].source == "magpie.ingress"
 
 
-def test_all_thirteen_detail_types_are_reachable():
-    # Built from the parametrised cases above plus the tweet, DM and revoke tests.
+def test_every_twitter_detail_type_is_reachable():
+    # Built from the parametrised cases above plus the tweet, DM, revoke and replay tests.
     reachable = {
+        "TWITTER_ACTIVITY",
         "TWITTER_TWEETED",
         "TWITTER_DM_RECEIVED",
         "TWITTER_PERMISSION_REVOKED",
@@ -236,19 +234,30 @@ def test_x_activity_mention_maps_to_the_same_message():
     )
 
 
-def test_x_activity_dm_received():
+def test_x_activity_dm_received_reads_direct_message_events_and_the_users_map():
     payload = {
         "data": {
             "event_type": "dm.received",
             "filter": {"user_id": BOT_ID},
             "payload": {
-                "id": "555",
-                "event_type": "MessageCreate",
-                "text": "joke please",
-                "sender_id": "1712345678901234567",
-                "created_at": "2026-07-15T14:03:27.000Z",
+                "direct_message_events": [
+                    {
+                        "type": "message_create",
+                        "id": "555",
+                        "created_timestamp": "1784124420250",
+                        "message_create": {
+                            "target": {"recipient_id": BOT_ID},
+                            "sender_id": "1712345678901234567",
+                            "message_data": {"text": "joke please"},
+                        },
+                    }
+                ],
+                "users": {
+                    "1712345678901234567": {
+                        "data": {"id": "1712345678901234567", "username": "sample_user_ana"}
+                    }
+                },
             },
-            "includes": {"users": [{"id": "1712345678901234567", "username": "sample_user_ana"}]},
         }
     }
     (message,) = translate(payload, BOT_ID).messages
@@ -258,6 +267,7 @@ def test_x_activity_dm_received():
         "sample_user_ana",
         "joke please",
     )
+    assert message.Twitter.UserId == "1712345678901234567"
 
 
 def test_x_activity_own_post_is_not_answered():
@@ -266,30 +276,24 @@ def test_x_activity_own_post_is_not_answered():
     assert translate(payload, BOT_ID).messages == []
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        [],
-        "text",
-        42,
-        {"for_user_id": BOT_ID},
-        {"something_else": []},
-        {"for_user_id": "999", "tweet_create_events": []},
-    ],
-)
-def test_payloads_we_do_not_understand_are_refused(payload):
+@pytest.mark.parametrize("payload", [[], "text", 42, None])
+def test_a_body_that_is_not_an_object_is_refused(payload):
     with pytest.raises(UnsupportedPayload):
         translate(payload, BOT_ID)
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "detail_types"),
     [
-        {"for_user_id": BOT_ID, "tweet_create_events": [None]},
-        {"for_user_id": BOT_ID, "direct_message_events": [[]]},
-        {"data": {"event_type": "post.mention.create", "payload": [1]}},
+        ({"for_user_id": BOT_ID}, ["TWITTER_ACTIVITY"]),
+        ({"something_else": []}, ["TWITTER_ACTIVITY"]),
+        ({"for_user_id": "999", "tweet_create_events": []}, ["TWITTER_ACTIVITY"]),
+        ({"for_user_id": BOT_ID, "tweet_create_events": [None]}, ["TWITTER_TWEETED"]),
+        ({"for_user_id": BOT_ID, "direct_message_events": [[]]}, ["TWITTER_DM_RECEIVED"]),
+        ({"data": {"event_type": "post.mention.create", "payload": [1]}}, ["TWITTER_TWEETED"]),
     ],
 )
-def test_documented_keys_with_broken_shapes_are_refused(payload):
-    with pytest.raises(UnsupportedPayload, match="unexpected delivery shape"):
-        translate(payload, BOT_ID)
+def test_odd_but_signed_deliveries_are_kept_and_answer_nothing(payload, detail_types):
+    result = translate(payload, BOT_ID)
+    assert [e.detail_type for e in result.raw] == detail_types
+    assert result.messages == []

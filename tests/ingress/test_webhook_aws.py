@@ -83,6 +83,8 @@ def test_every_sample_publishes_its_raw_events_and_messages(aws, client, path):
         "direct-message.json": 1,
         "direct-message-with-photo.json": 1,
         "xaa-post-mention-create.json": 1,
+        "xaa-post-reply-create.json": 1,
+        "xaa-dm-received.json": 1,
         "mention-joke.json": 1,
         "mention-negative.json": 1,
     }.get(path.name, 0)
@@ -189,9 +191,21 @@ def test_publish_failure_is_5xx_so_x_retries_and_nothing_is_marked_seen(aws, cli
 @pytest.mark.parametrize(
     ("field", "value"), [("text", 5), ("lang", ["en"]), ("extended_tweet", {"full_text": 7})]
 )
-def test_wrongly_typed_fields_are_400_and_publish_nothing(aws, client, field, value):
+def test_wrongly_typed_fields_never_reach_a_message(aws, client, field, value):
     payload = load_sample("mention-plain.json")
     payload["tweet_create_events"][0][field] = value
     response = post(client, json.dumps(payload).encode())
-    assert response.status_code == 400
-    assert aws.drain() == []
+    assert response.status_code == 200
+    published = aws.drain()
+    assert "TWITTER_TWEETED" in types(published)
+    for message in [e["detail"] for e in published if e["detail-type"] == "MESSAGE_RECEIVED"]:
+        assert isinstance(message["Text"], str) and "Language" not in message
+
+
+def test_x_activity_dm_on_eventbridge(aws, client):
+    post(client, (SAMPLES / "xaa-dm-received.json").read_bytes())
+    published = aws.drain()
+    (message,) = [e["detail"] for e in published if e["detail-type"] == "MESSAGE_RECEIVED"]
+    assert message["Kind"] == "DIRECT_MESSAGE"
+    assert message["Author"] == "sample_user_ana"
+    assert message["Text"] == "Tell me a fact about space & stars, please"
