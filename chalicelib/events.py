@@ -73,17 +73,14 @@ def utc_now_iso() -> str:
 class _Model:
     """Conversion between a frozen dataclass and its JSON detail.
 
-    Every event carries SchemaVersion, keyword-only so the models' own fields keep their
-    positions; the detail lists it last, where the contract has always had it."""
+    Each model declares SchemaVersion last itself: dataclass fields keep their declaration
+    order (bases first), and the detail, the Glue columns and the fixtures all follow it."""
 
     DETAIL_TYPE: ClassVar[str] = ""
     SOURCE: ClassVar[str] = ""
 
-    SchemaVersion: str = field(default=SCHEMA_VERSION, kw_only=True)
-
     def to_detail(self) -> dict[str, Any]:
         detail: dict[str, Any] = _drop_none(dataclasses.asdict(self))
-        detail["SchemaVersion"] = detail.pop("SchemaVersion")
         return detail
 
     @classmethod
@@ -187,6 +184,7 @@ class MessageReceived(_MessageHeader):
     ImageUrls: list[str] = field(default_factory=list)
     Language: str | None = None
     ReceivedAt: str | None = None
+    SchemaVersion: str = SCHEMA_VERSION
 
 
 # --- magpie.analysis ------------------------------------------------------------------
@@ -244,6 +242,7 @@ class MessageAnalysed(_MessageHeader):
     Analysis: Analysis
     Language: str | None = None
     ReceivedAt: str | None = None
+    SchemaVersion: str = SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -253,6 +252,7 @@ class MessageAnalysisFailed(_MessageHeader):
 
     Reason: str
     ReceivedAt: str | None = None
+    SchemaVersion: str = SCHEMA_VERSION
 
 
 # --- magpie.responders ----------------------------------------------------------------
@@ -277,6 +277,7 @@ class SendTweet(_Model):
     Author: str | None = None
     Intent: str | None = None
     ReceivedAt: str | None = None
+    SchemaVersion: str = SCHEMA_VERSION
 
 
 # --- magpie.egress (and guards) -------------------------------------------------------
@@ -295,6 +296,7 @@ class TweetSent(_Outcome):
     DryRun: bool = False
     ReceivedAt: str | None = None
     SentAt: str | None = None
+    SchemaVersion: str = SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,7 @@ class TweetFailed(_Outcome):
 
     Reason: str
     StatusCode: int | None = None
+    SchemaVersion: str = SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -316,6 +319,7 @@ class ReplySkipped(_Outcome):
 
     Reason: str
     ReplyToUserId: str | None = None
+    SchemaVersion: str = SCHEMA_VERSION
 
 
 MODELS: tuple[type[_Model], ...] = (
