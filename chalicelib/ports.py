@@ -173,3 +173,7 @@ class GuardStore(Protocol):
     def intent_at(self, reply_key: str) -> float | None:
         """When an attempt last recorded its intent to post `reply_key`, if one did."""
         ...
+
+    def forget_intent(self, reply_key: str) -> None:
+        """X answered that attempt with an error: nothing went out, nothing to look up."""
+        ...

@@ -14,4 +14,4 @@ app = Chalice(app_name="magpie-egress")
 
 @app.on_cw_event({"source": ["magpie.responders"], "detail-type": ["SEND_TWEET"]})
 def send_tweet(event: CloudWatchEvent) -> None:
-    send_reply(event.detail, source=event.source)
+    send_reply(event.detail, source=event.source, context=event.context)

@@ -18,6 +18,11 @@ redelivered command is judged once):
    hour (a fixed window, so at most 2N in any 60 minutes that straddle an hour). A slot is
    taken atomically before posting and given back when nothing was posted.
 
+Beside the rules, the same store keeps each reply's intent to post (`mark_intent`, written
+durably before the post: FULL sync locally). An attempt that finds an earlier intent for its
+message knows that attempt may have posted before it died, and looks the reply up before
+posting again (send.py).
+
 The counters live behind `GuardStore`: SQLite under MAGPIE_HOME locally, DynamoDB on AWS
 (the idempotency table by default, whose TTL attribute `expiration` cleans them up).
 """
@@ -121,7 +126,9 @@ class SqliteGuardStore:
             "CREATE TABLE IF NOT EXISTS author_slots"
             " (bucket TEXT PRIMARY KEY, used INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
             "CREATE TABLE IF NOT EXISTS post_depths"
-            " (post_id TEXT PRIMARY KEY, depth INTEGER NOT NULL, expires_at INTEGER NOT NULL);",
+            " (post_id TEXT PRIMARY KEY, depth INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS post_intents"
+            " (reply_key TEXT PRIMARY KEY, at REAL NOT NULL, expires_at INTEGER NOT NULL);",
         ).connect
 
     def take_slot(self, bucket: str, limit: int, expires_at: int) -> bool:
@@ -160,6 +167,34 @@ class SqliteGuardStore:
                 (post_id, int(self._clock())),
             ).fetchone()
         return int(row[0]) if row else None
+
+    def mark_intent(self, reply_key: str, at: float, expires_at: int) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO post_intents (reply_key, at, expires_at) VALUES (?, ?, ?)",
+                (reply_key, at, expires_at),
+            )
+
+    def forget_intent(self, reply_key: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM post_intents WHERE reply_key = ?", (reply_key,))
+
+    def intent_at(self, reply_key: str) -> float | None:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT at FROM post_intents WHERE reply_key = ? AND expires_at >= ?",
+                (reply_key, int(self._clock())),
+            ).fetchone()
+        return float(row[0]) if row else None
+
+    def prune(self) -> int:
+        """Delete expired counters, depths and intents (retention); returns how many."""
+        now = int(self._clock())
+        with self._db() as db:
+            return sum(
+                db.execute(f"DELETE FROM {table} WHERE expires_at < ?", (now,)).rowcount  # noqa: S608  # nosec B608 (fixed names)
+                for table in ("author_slots", "post_depths", "post_intents")
+            )
 
 
 class DynamoDbGuardStore:
@@ -212,6 +247,31 @@ class DynamoDbGuardStore:
                 "expiration": {"N": str(expires_at)},
             },
         )
+
+    def mark_intent(self, reply_key: str, at: float, expires_at: int) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "id": {"S": f"guard:intent:{reply_key}"},
+                "at": {"N": repr(at)},
+                "expiration": {"N": str(expires_at)},
+            },
+        )
+
+    def forget_intent(self, reply_key: str) -> None:
+        self._client.delete_item(
+            TableName=self._table, Key={"id": {"S": f"guard:intent:{reply_key}"}}
+        )
+
+    def intent_at(self, reply_key: str) -> float | None:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"id": {"S": f"guard:intent:{reply_key}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item or int(item["expiration"]["N"]) < self._clock():
+            return None
+        return float(item["at"]["N"])
 
     def depth_of(self, post_id: str) -> int | None:
         item = self._client.get_item(

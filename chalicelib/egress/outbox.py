@@ -4,6 +4,9 @@ Each reply is one JSON file `<root>/<UTC timestamp>-<replied-to id>-<short id>.j
 images are written first under `<root>/media/`, so a reply file never points at a missing
 image. Every file is written to a temporary name and renamed, so a reader (the CLI, a test)
 never sees half a file. `root` is the outbox directory itself, e.g. `MAGPIE_HOME/outbox`.
+
+It is also where egress looks a reply up after a crash (`find_reply`): the reply an attempt
+wrote before its process died is found there, so the next attempt does not write another.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from chalicelib.media_types import EXTENSION_BY_MIME
 log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class DryRunOutbox:
@@ -48,7 +52,7 @@ class DryRunOutbox:
             "reply_to_user_id": request.reply_to_user_id,
             "reply_to_tweet_id": request.reply_to_tweet_id,
             "images": images,
-            "written_at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "written_at": now.strftime(TIME_FORMAT),
         }
         replied_to = _safe(request.reply_to_tweet_id or request.reply_to_user_id)
         name = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{replied_to}-{token[:8]}.json"
@@ -58,6 +62,26 @@ class DryRunOutbox:
         log.info("dry run: %s reply to %s written to %s", request.kind, replied_to, path)
         media_ids = [f"dryrun-media-{token}-{i}" for i in range(len(images))]
         return PostResult(sent_id=sent_id, media_ids=media_ids, dry_run=True, location=str(path))
+
+    def find_reply(self, request: ReplyRequest, since: float) -> PostResult | None:
+        """The reply to `request` written at or after `since` (epoch seconds), if any: same
+        kind, same post or user replied to, same text."""
+        replied_to = _safe(request.reply_to_tweet_id or request.reply_to_user_id)
+        text = outgoing_text(request)
+        for path in sorted(self._root.glob(f"*-{replied_to}-*.json")):
+            record = json.loads(path.read_text(encoding="utf-8"))
+            written = datetime.strptime(record["written_at"], TIME_FORMAT).replace(tzinfo=UTC)
+            if (
+                record.get("kind") == request.kind
+                and record.get("text") == text
+                and record.get("reply_to_user_id") == request.reply_to_user_id
+                and record.get("reply_to_tweet_id") == request.reply_to_tweet_id
+                and written.timestamp() >= since
+            ):
+                token = record["sent_id"].removeprefix("dryrun-")
+                media_ids = [f"dryrun-media-{token}-{i}" for i in range(len(record["images"]))]
+                return PostResult(record["sent_id"], media_ids, dry_run=True, location=str(path))
+        return None
 
     def _write_images(self, token: str, images: list[tuple[bytes, str]]) -> list[dict[str, Any]]:
         written = []

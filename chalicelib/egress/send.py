@@ -6,10 +6,17 @@ first outcome without calling X again. That ledger is kept for REPLY_MEMORY_DAYS
 default), longer than the event archive is kept, so even an old archive replay is caught.
 
 The outcome is published *after* that, under its own idempotency key: if publishing fails
-the command is retried, finds the reply already made, and only publishes. The in-progress
-marker expires after 120 s (chalicelib.idempotency), so the egress Lambda's timeout (110 s)
-ends a stuck attempt before a retry may take over, and `REPLY_MAX_ATTEMPTS` x
-`REPLY_MAX_WAIT_SECONDS` keep one delivery well inside it.
+the command is retried, finds the reply already made, and only publishes. On AWS the
+in-progress marker expires with the invocation (the Lambda context's remaining time), so a
+retry may take over a crashed attempt as soon as it could no longer be running; locally the
+marker names its process and is taken over once that process is gone.
+
+Across crashes. The post and the record of it cannot be one atomic step, so the intent to
+post is recorded first (durably, in the guard store), then the post, then the record. An
+attempt that finds an earlier intent for its message asks where replies go (the dry-run
+outbox locally, X itself: lookup.py) whether that attempt's reply is out before posting:
+if it is, the found reply is the outcome. A crash between the post and its record does
+not produce a second post.
 
 What each outcome becomes:
 - posted                         -> TWEET_SENT with the new post (or DM event) id
@@ -66,6 +73,9 @@ SKIPPED_BY_X = frozenset({"duplicate_text", "not_summoned"})
 UNTRUSTED_SOURCE = "untrusted_source"
 UNAUTHORIZED = "unauthorized"
 UNCONFIRMED = "unconfirmed"
+# An intent outlives any attempt that could still be interrupted (the reply's in-progress
+# window is at most the egress Lambda's 110 s), and then expires.
+INTENT_TTL_SECONDS = 24 * 3600
 
 Outcome = TweetSent | TweetFailed | ReplySkipped
 Record = dict[str, Any]  # {"detail-type": ..., "detail": {...}}: what the idempotency layer keeps
@@ -85,10 +95,12 @@ def send_reply(
     source: str = RESPONDERS,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
+    context: Any = None,
 ) -> Outcome:
     """Post the reply a SEND_TWEET asks for, unless it was posted already; publish the outcome.
 
-    `source` is the envelope's source: only the responders may command a reply."""
+    `source` is the envelope's source: only the responders may command a reply. `context`
+    is the Lambda context, whose remaining time bounds the in-progress marker."""
     command = SendTweet.from_detail(detail)
     if source != RESPONDERS:
         log.error("refusing a SEND_TWEET from %r for %s", source[:64], command.MessageId)
@@ -101,10 +113,12 @@ def send_reply(
     key = reply_key(command)
     delivery = _Delivery(command, command.InReplyToTweetId, sleep, clock)
     try:
-        record = backend.reply_idempotency().once(REPLY_NAMESPACE, key, delivery.run)
+        record = backend.reply_idempotency().once(
+            REPLY_NAMESPACE, key, delivery.run, context=context
+        )
     except NotPosted as not_posted:
         record = not_posted.record
-    _publish_outcome(key, record)
+    _publish_outcome(key, record, context)
     return _outcome(record)
 
 
@@ -139,17 +153,27 @@ class _Delivery:
 
     def run(self) -> Record:
         command = self.command
+        request = self._request()
+        text = outgoing_text(request)
+        earlier = self._posted_by_an_interrupted_attempt(request)
+        if earlier is not None:
+            return _sent(command, earlier, text)
         guards = _loop_guards(self.clock)
         admission = guards.admit(command.Kind, command.ReplyToUserId, self.thread_parent)
         if admission.skip_reason is not None:
             return _skipped(command, admission.skip_reason)
+        self._mark_intent()
         try:
-            result, text = self._post()
+            result = self._post(request)
         except XError as exc:
             if isinstance(exc, UnconfirmedPost):
                 log.error("reply to %s unconfirmed: %s", command.MessageId, exc)
                 return _failed(command, UNCONFIRMED, exc.status_code)
             guards.not_posted(admission)
+            if exc.status_code is not None:
+                # X answered with an error: nothing went out. A timeout or a dropped
+                # connection leaves the intent, and the next attempt looks the reply up.
+                backend.guard_store().forget_intent(reply_key(command))
             return _refused(command, exc)
         except Exception:
             guards.not_posted(admission)
@@ -157,17 +181,33 @@ class _Delivery:
         _remember_depth(guards, admission, result.sent_id)
         return _sent(command, result, text)
 
-    def _post(self) -> tuple[PostResult, str]:
+    def _request(self) -> ReplyRequest:
         command = self.command
-        request = ReplyRequest(
+        return ReplyRequest(
             kind=command.Kind,
             text=command.Text,
             reply_to_user_id=command.ReplyToUserId,
             reply_to_tweet_id=command.ReplyToTweetId if command.Kind == MENTION else None,
             images=[_load_image(key) for key in _image_keys(command)],
         )
+
+    def _posted_by_an_interrupted_attempt(self, request: ReplyRequest) -> PostResult | None:
+        """An earlier attempt recorded its intent and never its outcome: it may have posted
+        and died before saying so. Look the reply up rather than post a second one."""
+        intended_at = backend.guard_store().intent_at(reply_key(self.command))
+        if intended_at is None:
+            return None
+        log.warning("an earlier attempt at %s was interrupted; looking its reply up", request.kind)
+        return backend.reply_lookup().find_reply(request, since=intended_at)
+
+    def _mark_intent(self) -> None:
+        now = self.clock()
+        expires_at = int(now) + INTENT_TTL_SECONDS
+        backend.guard_store().mark_intent(reply_key(self.command), now, expires_at)
+
+    def _post(self, request: ReplyRequest) -> PostResult:
         config = settings()
-        result = post_with_retries(
+        return post_with_retries(
             backend.poster(),
             request,
             max_attempts=config.reply_max_attempts,
@@ -175,7 +215,6 @@ class _Delivery:
             sleep=self.sleep,
             clock=self.clock,
         )
-        return result, outgoing_text(request)
 
 
 def _refused(command: SendTweet, exc: XError) -> Record:
@@ -260,7 +299,7 @@ def _failed(command: SendTweet, reason: str, status_code: int | None) -> Record:
     return _record(TweetFailed(command.MessageId, command.Kind, reason, status_code))
 
 
-def _publish_outcome(key: str, record: Record) -> None:
+def _publish_outcome(key: str, record: Record, context: Any = None) -> None:
     """Publish an outcome once per (message, outcome type); a 401 also raises an alert."""
     detail_type, detail = record["detail-type"], record["detail"]
 
@@ -270,7 +309,9 @@ def _publish_outcome(key: str, record: Record) -> None:
             backend.alert_sink().raise_alert(alerts.reply_failed_alert(detail))
         return "published"
 
-    backend.reply_idempotency().once(OUTCOME_NAMESPACE, f"{key}:{detail_type}", publish_it)
+    backend.reply_idempotency().once(
+        OUTCOME_NAMESPACE, f"{key}:{detail_type}", publish_it, context=context
+    )
 
 
 def _outcome(record: Record) -> Outcome:

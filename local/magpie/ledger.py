@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from magpie.lake import LocalLake
+from magpie.lake import LocalLake, TornLines
 
 TERMINAL_TYPES = ("TWEET_SENT", "REPLY_SKIPPED", "TWEET_FAILED")
 # A SEND_TWEET egress refused for its source is not an outcome of any message.
@@ -96,6 +96,7 @@ class LedgerReport:
     outstanding: int = 0  # bus deliveries not finished when checked
     outbox_files: int = 0
     refused_commands: int = 0
+    torn_lines: str = ""  # the lake lines that could not be read, described; "" if none
 
     @property
     def holds(self) -> bool:
@@ -120,6 +121,7 @@ class LedgerReport:
             "outstanding": self.outstanding,
             "outbox_files": self.outbox_files,
             "refused_commands": self.refused_commands,
+            "torn_lines": self.torn_lines,
         }
 
 
@@ -132,13 +134,15 @@ class Evidence:
     dead: list[tuple[str, dict[str, Any]]]  # (target, envelope) per dead letter
     outstanding: int
     outbox: list[dict[str, Any]]
+    torn: TornLines = field(default_factory=TornLines)
 
 
 def gather(home: Path) -> Evidence:
     """Read the lake, the bus and the outbox under `home` (read-only)."""
-    envelopes = LocalLake(home / "lake").records()
+    torn = TornLines()
+    envelopes = LocalLake(home / "lake").records(torn)
     dead, outstanding = _bus_state(home / "bus.sqlite3")
-    return Evidence(envelopes, dead, outstanding, read_outbox(home / "outbox"))
+    return Evidence(envelopes, dead, outstanding, read_outbox(home / "outbox"), torn)
 
 
 def _bus_state(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], int]:
@@ -199,6 +203,7 @@ def check_evidence(
         dead_letters=len(evidence.dead),
         outstanding=evidence.outstanding,
         outbox_files=len(evidence.outbox),
+        torn_lines=evidence.torn.describe() if evidence.torn else "",
     )
     messages: dict[MessageKey, MessageRecord] = {}
     orphans: dict[MessageKey, MessageRecord] = {}
@@ -390,6 +395,9 @@ def format_report(report: LedgerReport, limit: int = 20) -> str:
         f"{report.duplicate_events}; refused SEND_TWEET commands: {report.refused_commands}",
         f"dead letters: {report.dead_letters}; bus deliveries outstanding: {report.outstanding}",
     ]
+    if report.torn_lines:
+        # A torn record was an event the lake lost part of; the bus still has the event.
+        lines.append(f"{report.torn_lines}: not JSON, left out of this check")
     if report.skip_reasons:
         lines.append("skipped: " + _counts(report.skip_reasons))
     if report.fail_reasons:

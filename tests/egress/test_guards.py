@@ -142,6 +142,19 @@ def test_remembered_depths_expire(store_and_clock):
     assert store.depth_of("r1") is None
 
 
+def test_an_intent_to_post_is_kept_until_forgotten_or_expired(store_and_clock):
+    store, clock = store_and_clock
+    assert store.intent_at("MENTION:1") is None
+    store.mark_intent("MENTION:1", clock() - 0.5, int(clock()) + 10)
+    assert store.intent_at("MENTION:1") == clock() - 0.5
+    assert store.intent_at("MENTION:2") is None
+    store.forget_intent("MENTION:1")
+    assert store.intent_at("MENTION:1") is None
+    store.mark_intent("MENTION:1", clock(), int(clock()) + 10)
+    clock.now += 11
+    assert store.intent_at("MENTION:1") is None
+
+
 def test_concurrent_slot_takers_never_exceed_the_limit(tmp_path):
     store = SqliteGuardStore(tmp_path / "guards.sqlite3")
     results: list[bool] = []

@@ -105,3 +105,29 @@ def test_the_outbox_is_a_poster_for_the_retry_policy(tmp_path):
     result = post_with_retries(box, request, sleep=lambda s: None)
 
     assert result.dry_run and Path(result.location).is_file()
+
+
+def test_a_written_reply_is_found_again_and_only_for_its_own_request(tmp_path):
+    box = outbox(tmp_path)
+    mention = ReplyRequest("MENTION", "A fact for you", "42", "1234")
+    written = box.post(mention)
+
+    found = box.find_reply(mention, since=NOW - 1)
+    assert found is not None
+    assert (found.sent_id, found.location) == (written.sent_id, written.location)
+    assert box.find_reply(mention, since=NOW + 1) is None  # written before the intent
+    other_post = ReplyRequest("MENTION", "A fact for you", "42", "9999")
+    assert box.find_reply(other_post, since=NOW - 1) is None
+    other_text = ReplyRequest("MENTION", "Another fact", "42", "1234")
+    assert box.find_reply(other_text, since=NOW - 1) is None
+    as_dm = ReplyRequest("DIRECT_MESSAGE", "A fact for you", "42", None)
+    assert box.find_reply(as_dm, since=NOW - 1) is None
+
+
+def test_a_half_written_reply_is_not_found(tmp_path):
+    box = outbox(tmp_path)
+    request = ReplyRequest("DIRECT_MESSAGE", "Hello", "42", None)
+    (tmp_path / "outbox").mkdir()
+    # What a crash before the rename leaves: a temporary file, never a reply.
+    (tmp_path / "outbox" / ".20231114T221320250000Z-42-abcdef12.json.x1.tmp").write_text("{")
+    assert box.find_reply(request, since=0) is None

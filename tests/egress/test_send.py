@@ -12,6 +12,7 @@ import email.parser
 import email.policy
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -30,6 +31,8 @@ AUTHOR = FIXTURE["ReplyToUserId"]
 TWEET = FIXTURE["ReplyToTweetId"]
 TWEETS_URL = "https://api.twitter.com/2/tweets"
 DM_URL = f"https://api.twitter.com/2/dm_conversations/with/{AUTHOR}/messages"
+DM_EVENTS_URL = f"https://api.twitter.com/2/dm_conversations/with/{AUTHOR}/dm_events"
+TIMELINE_URL = f"https://api.twitter.com/2/users/{BOT_ID}/tweets"
 POSTED = {"status": 201, "json": {"data": {"id": "1900000000000000001", "text": "x"}}}
 
 
@@ -83,13 +86,27 @@ def alerts() -> list[dict]:
     return backend.alert_sink().read()
 
 
-def multipart(request) -> dict[str, bytes]:
+def multipart_parts(request) -> list:
     raw = b"Content-Type: " + request.headers["Content-Type"].encode() + b"\r\n\r\n" + request.body
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+    return list(message.iter_parts())
+
+
+def multipart(request) -> dict[str, bytes]:
     return {
         part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-        for part in message.iter_parts()
+        for part in multipart_parts(request)
     }
+
+
+def media_part_type(request) -> str:
+    """The media type an upload declares: the Content-Type of its `media` part."""
+    (media,) = [
+        part
+        for part in multipart_parts(request)
+        if part.get_param("name", header="content-disposition") == "media"
+    ]
+    return media.get_content_type()
 
 
 # --- exactly once ----------------------------------------------------------------------
@@ -167,7 +184,7 @@ def test_images_are_read_from_the_blob_store_uploaded_then_attached(x, clock):
 
     uploads = [multipart(c.request) for c in x.calls[:2]]
     assert [u["media"] for u in uploads] == list(photos.values())
-    assert [u["media_type"] for u in uploads] == [b"image/jpeg", b"image/png"]
+    assert [media_part_type(c.request) for c in x.calls[:2]] == ["image/jpeg", "image/png"]
     assert {u["media_category"] for u in uploads} == {b"tweet_image"}
     assert json.loads(x.calls[2].request.body)["media"] == {"media_ids": ["701", "702"]}
     assert sent.MediaIds == ["701", "702"]
@@ -262,15 +279,15 @@ def test_5xx_is_retried_with_backoff(x, clock):
 
 
 @pytest.mark.parametrize(
-    "failure",
+    ("failure", "ambiguous"),
     [
-        {"status": 502, "json": {"title": "Bad Gateway"}},
-        {"body": requests.exceptions.ConnectTimeout("connect timed out")},
-        {"body": requests.exceptions.ReadTimeout("read timed out")},
+        ({"status": 502, "json": {"title": "Bad Gateway"}}, False),
+        ({"body": requests.exceptions.ConnectTimeout("connect timed out")}, True),
+        ({"body": requests.exceptions.ReadTimeout("read timed out")}, True),
     ],
     ids=["502", "connect-timeout", "read-timeout"],
 )
-def test_transient_failures_after_the_retries_go_back_to_the_bus(x, clock, failure):
+def test_transient_failures_after_the_retries_go_back_to_the_bus(x, clock, failure, ambiguous):
     # Parked for replay after the bus's own retries; nothing is published, the key is free.
     for _ in range(3):
         x.post(TWEETS_URL, **failure)
@@ -279,8 +296,74 @@ def test_transient_failures_after_the_retries_go_back_to_the_bus(x, clock, failu
     assert len(x.calls) == 3  # REPLY_MAX_ATTEMPTS
     assert outcomes() == []
 
+    if ambiguous:  # no answer from X: the post may be out, so it is looked up first
+        x.get(TIMELINE_URL, json={"data": [], "meta": {"result_count": 0}})
     x.post(TWEETS_URL, **POSTED)
     assert isinstance(send(command(), clock), TweetSent)
+    assert [c.request.method for c in x.calls[3:]] == (["GET"] if ambiguous else []) + ["POST"]
+
+
+def test_a_timed_out_post_that_went_out_is_found_on_x_and_not_posted_again(x, clock):
+    for _ in range(3):
+        x.post(TWEETS_URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(TransientXError):
+        send(command(), clock)
+    x.get(
+        TIMELINE_URL,
+        json={
+            "data": [
+                {"id": "1900000000000000002", "text": "other", "referenced_tweets": []},
+                {
+                    "id": "1900000000000000003",
+                    "text": "the reply that went out",
+                    "referenced_tweets": [{"type": "replied_to", "id": TWEET}],
+                },
+            ]
+        },
+    )
+
+    sent = send(command(), clock)
+
+    assert sent.SentId == "1900000000000000003"
+    assert [c.request.method for c in x.calls[3:]] == ["GET"]  # looked up, not posted
+    lookup = x.calls[3].request
+    assert "start_time=" in lookup.url and "referenced_tweets" in lookup.url
+    assert [o[1] for o in outcomes()] == ["TWEET_SENT"]
+
+
+def test_a_timed_out_dm_that_went_out_is_found_in_the_conversation(x, clock):
+    dm = command(Kind="DIRECT_MESSAGE", ReplyToTweetId=None, Text="Here is a fact.")
+    for _ in range(3):
+        x.post(DM_URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(TransientXError):
+        send(dm, clock)
+    just_now = datetime.fromtimestamp(clock.now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    x.get(
+        DM_EVENTS_URL,
+        json={
+            "data": [
+                {
+                    "id": "e9",
+                    "event_type": "MessageCreate",
+                    "text": "Here is a fact.",
+                    "sender_id": AUTHOR,
+                    "created_at": just_now,
+                },
+                {
+                    "id": "e8",
+                    "event_type": "MessageCreate",
+                    "text": "Here is a fact.",
+                    "sender_id": BOT_ID,
+                    "created_at": just_now,
+                },
+            ]
+        },
+    )
+
+    sent = send(dm, clock)
+
+    assert sent.SentId == "e8"  # the bot's own message, not the user's echo of it
+    assert [c.request.method for c in x.calls[3:]] == ["GET"]
 
 
 @pytest.mark.parametrize(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from magpie import ledger
-from magpie.lake import LocalLake
+from magpie.lake import LakeWriteError, LocalLake
 
 from chalicelib.bus.local import LocalBusStore
+from chalicelib.sqlite_file import is_disk_full
 from tests.conftest import ROOT
 
 TIME = "2026-07-15T14:03:41Z"
@@ -229,3 +232,65 @@ def test_magpie_ledger_exit_codes_and_json(tmp_path):
     assert as_json["states"] == {"lost": 1, "sent": 1}
     write_home(home, [skipped("2", "own_message")])
     assert run().returncode == 0
+
+
+# --- a lake that ran out of space ------------------------------------------------------------
+
+
+def test_a_short_write_leaves_no_part_of_the_record(tmp_path, monkeypatch):
+    lake = LocalLake(tmp_path / "lake")
+    lake.write(received("1"))
+    path = lake.path_for(received("1"))
+    before = path.read_bytes()
+    real_write = os.write
+    calls = []
+
+    def disk_fills_up(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, data[:100])  # the kernel took only part of it
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_fills_up)
+    with pytest.raises(LakeWriteError) as raised:
+        lake.write(received("2"))
+    assert is_disk_full(raised.value)
+    assert path.read_bytes() == before  # cut back to where the record began
+    monkeypatch.setattr(os, "write", real_write)
+    lake.write(received("3"))
+    assert [r["detail"]["MessageId"] for r in lake.records()] == ["1", "3"]
+
+
+def test_a_torn_line_is_skipped_counted_and_does_not_swallow_the_next_record(tmp_path):
+    home = tmp_path / "home"
+    lake = LocalLake(home / "lake")
+    lake.write(received("1"))
+    path = lake.path_for(received("1"))
+    with path.open("ab") as handle:  # what an older writer left on a full disk
+        handle.write(json.dumps(sent("1", "s1")).encode()[:40])
+    lake.write(sent("1", "s1"))
+
+    report = ledger.check(home)
+
+    assert report.holds and report.states["sent"] == 1
+    assert "1 torn lake line(s) skipped" in report.torn_lines
+    assert "torn lake line" in ledger.format_report(report)
+
+
+def test_the_ledger_command_reports_a_torn_lake_instead_of_a_traceback(tmp_path):
+    home = tmp_path / "home"
+    lake = LocalLake(home / "lake")
+    lake.write(received("1"))
+    lake.write(sent("1", "s1"))
+    with lake.path_for(received("1")).open("ab") as handle:
+        handle.write(b'{"id": "torn", "detail-ty')
+    result = subprocess.run(
+        [sys.executable, "-m", "magpie.cli", "--home", str(home), "ledger"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "1 torn lake line(s) skipped" in result.stdout
