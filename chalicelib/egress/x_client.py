@@ -33,6 +33,8 @@ for _noisy in ("oauthlib", "requests_oauthlib"):
     logging.getLogger(_noisy).setLevel(logging.INFO)
 
 MEDIA_UPLOAD_URL = "https://api.x.com/2/media/upload"
+# X's API hosts as this module and tweepy name them; a configured base URL replaces either.
+X_API_HOSTS = ("https://api.x.com", "https://api.twitter.com")
 TWEET_IMAGE = "tweet_image"
 DM_IMAGE = "dm_image"
 USER_AGENT = "magpie-bot"
@@ -116,22 +118,33 @@ class _TimeoutSession(requests.Session):
     connection would otherwise hold the Lambda until it is killed, and that turns every
     error answer into its `XError` (`error_from_response`) as it arrives."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, base_url: str | None = None) -> None:
         super().__init__()
         self.default_timeout = timeout
+        self.base_url = base_url
         self.hooks["response"].append(_raise_x_error)
 
     def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self.default_timeout)
-        return super().request(method, url, *args, **kwargs)
+        return super().request(method, self._rebased(url), *args, **kwargs)
+
+    def _rebased(self, url: str | bytes) -> str | bytes:
+        """X's URL on `base_url` instead, when one is set (tweepy names api.twitter.com)."""
+        if self.base_url and isinstance(url, str):
+            for host in X_API_HOSTS:
+                if url.startswith(host + "/"):
+                    return self.base_url.rstrip("/") + url[len(host) :]
+        return url
 
 
 class XClient:
     """X API v2 calls the bot needs, each returning the new object's id or raising `XError`."""
 
-    def __init__(self, credentials: XCredentials, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, credentials: XCredentials, *, timeout: float = 10.0, base_url: str | None = None
+    ) -> None:
         self._credentials = credentials
-        self._session = _TimeoutSession(timeout)
+        self._session = _TimeoutSession(timeout, base_url)
         self._tweepy_client: tweepy.Client | None = None
 
     def upload_media(
@@ -300,21 +313,23 @@ def _forbidden_reason(detail: str) -> str:
 
 
 def _error_detail(response: requests.Response) -> str:
-    """X's human explanation from an error body (v2 `detail`/`title`, v1.1 `errors[].message`),
-    truncated: enough to classify and log, never the whole payload."""
+    """X's explanation from an error body (a v2 problem's `reason`, `detail` and `title`, v1.1
+    `errors[].message`), truncated: enough to classify and log, never the whole payload."""
     try:
         body = response.json()
     except ValueError:  # requests' JSONDecodeError is a ValueError
         return ""
     if not isinstance(body, dict):
         return ""
-    parts = [body.get("detail"), body.get("title")]
+    # `reason` (e.g. "client-not-enrolled") first: it is short, and a 403's `detail` can
+    # fill the whole budget.
+    parts = [body.get("reason"), body.get("detail"), body.get("title")]
     for error in body.get("errors") or []:
         if isinstance(error, dict):
             parts += [error.get("detail"), error.get("message")]
         elif isinstance(error, str):
             parts.append(error)
-    text = " | ".join(p for p in parts if isinstance(p, str) and p)
+    text = " | ".join(dict.fromkeys(p for p in parts if isinstance(p, str) and p))
     return text[:_DETAIL_CHARS]
 
 

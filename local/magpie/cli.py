@@ -509,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--json", help="also write the figures to this file")
     load.add_argument("--fresh-home", help="run under this empty folder instead")
     load.set_defaults(func=cmd_loadtest)
+    from magpie.x_admin import add_parser as add_x_parser
+
+    add_x_parser(sub)
     return parser
 
 

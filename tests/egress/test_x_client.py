@@ -160,6 +160,18 @@ def test_a_response_without_an_id_is_an_error(client, mocked):
         client.reply("x", "9", [])
 
 
+def test_a_base_url_sends_every_call_to_that_host_instead(mocked):
+    stub = "http://127.0.0.1:4566/x-stub"
+    mocked.post(f"{stub}/2/media/upload", json={"data": {"id": "71", "media_key": "3_71"}})
+    mocked.post(f"{stub}/2/tweets", status=201, json={"data": {"id": "5", "text": "x"}})
+    client = XClient(CREDS, base_url=stub + "/")
+
+    client.reply("x", "9", [client.upload_media(PNG, "image/png")])
+
+    assert [c.request.url for c in mocked.calls] == [f"{stub}/2/media/upload", f"{stub}/2/tweets"]
+    assert all(assert_oauth1_signed(c.request) for c in mocked.calls)
+
+
 # --- direct messages -------------------------------------------------------------------
 
 
