@@ -39,6 +39,11 @@ def publish_analysis_failed(event, context):
     return steps.publish_analysis_failed(event)
 
 
+@app.lambda_function(name="analysis_stopped")
+def analysis_stopped(event, context):
+    return steps.analysis_stopped(event)
+
+
 @app.lambda_function(name="lex_fulfilment")
 def lex_fulfilment(event, context):
     return fulfil(event)
@@ -46,4 +51,4 @@ def lex_fulfilment(event, context):
 
 @app.on_sns_message(topic=ALERT_TOPIC)
 def forward_alert(event):
-    forward_sns_message(event.message)
+    forward_sns_message(event.message, event.subject)

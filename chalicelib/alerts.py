@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
 MAX_TEXT = 500
+MAX_WEBHOOK_TEXT = 3000  # one Slack message, comfortably under its 40,000 characters
 
 
 def post_link(author: str | None, tweet_id: str | None) -> str | None:
@@ -174,36 +175,87 @@ class AlertForwardError(UnavailableError, RuntimeError):
     """The alert webhook refused or could not be reached (its URL is never in the message)."""
 
 
+def slack_escape(text: str) -> str:
+    """Slack's three control characters as entities: `<!channel>` cannot ping anyone and
+    `<https://evil|label>` cannot hide a link behind a label."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def webhook_text(message: str, subject: str | None = None) -> str:
+    """What the webhook shows for one SNS message on the alert topic, whoever wrote it:
+    a CloudWatch alarm's JSON, an alert raised in code (ours: it has a `Kind`), an event
+    EventBridge delivered whole, or the text a rule's input transformer wrote (a JSON
+    string). Every part that came from outside is escaped."""
+    try:
+        parsed: Any = json.loads(message)
+    except ValueError:
+        parsed = message
+    if isinstance(parsed, dict) and "AlarmName" in parsed and "NewStateValue" in parsed:
+        return _alarm_text(parsed)
+    if isinstance(parsed, dict) and parsed.get("detail-type") in ALERT_BUILDERS:
+        parsed = alert_from_envelope(parsed)
+    if isinstance(parsed, dict) and parsed.get("Kind"):
+        return _alert_text(parsed)
+    text = parsed if isinstance(parsed, str) else json.dumps(parsed, ensure_ascii=False)
+    heading = f"Magpie alert: {subject}" if subject else "Magpie alert"
+    return f"{slack_escape(heading)}\n{slack_escape(text[:MAX_WEBHOOK_TEXT])}"
+
+
+def _alarm_text(alarm: dict[str, Any]) -> str:
+    name = alarm.get("AlarmName")
+    state = alarm.get("NewStateValue")
+    lines = [f"Magpie alarm {name} is {state} (was {alarm.get('OldStateValue')})"]
+    if alarm.get("AlarmDescription"):
+        lines.append(str(alarm["AlarmDescription"]))
+    lines.append(f"Reason: {alarm.get('NewStateReason')}")
+    return slack_escape("\n".join(lines)[:MAX_WEBHOOK_TEXT])
+
+
+def _alert_text(alert: dict[str, Any]) -> str:
+    lines = [f"Magpie alert [{alert['Kind']}]"]
+    if alert.get("Author"):
+        lines[0] += f" from @{alert['Author']}"
+    if alert.get("NegativeScore") is not None:
+        lines.append(f"Negative score: {alert['NegativeScore']:.2f}")
+    if alert.get("Reason"):
+        status = f" (HTTP {alert['StatusCode']})" if alert.get("StatusCode") else ""
+        lines.append(f"Reason: {alert['Reason']}{status}")
+    if alert.get("Text"):
+        lines.append(f"Text: {str(alert['Text'])[:MAX_TEXT]}")
+    if alert.get("Link"):
+        lines.append(str(alert["Link"]))
+    if alert.get("MessageId"):
+        lines.append(f"Message id: {alert['MessageId']}")
+    return slack_escape("\n".join(lines)[:MAX_WEBHOOK_TEXT])
+
+
 def forward_to_webhook(alert: dict[str, Any], url: str, timeout: float = 5.0) -> None:
+    """POST one alert raised in code as a Slack-compatible message."""
+    post_to_webhook(_alert_text(alert), url, timeout)
+
+
+def post_to_webhook(text: str, url: str, timeout: float = 5.0) -> None:
     """POST a Slack-compatible {"text": ...} message; raises on a non-2xx answer."""
     import requests
 
     # The URL is a credential (Slack-style webhooks): requests' errors quote it, so neither
     # their message nor their chain may leave this function.
     try:
-        response = requests.post(
-            url, json={"text": f"Magpie alert {summary(alert)}"}, timeout=timeout
-        )
+        response = requests.post(url, json={"text": text}, timeout=timeout)
     except requests.RequestException as exc:
         raise AlertForwardError(f"alert webhook unreachable ({type(exc).__name__})") from None
     if not response.ok:
         raise AlertForwardError(f"alert webhook answered {response.status_code}")
 
 
-def forward_sns_message(message: str) -> bool:
-    """The core app's SNS fan-out: forward to ALERT_WEBHOOK_URL when one is configured.
+def forward_sns_message(message: str, subject: str | None = None) -> bool:
+    """The core app's SNS fan-out: forward to the alert webhook when one is configured.
 
     Returns False when no webhook is configured (e-mail subscribers still get the alert)."""
-    from chalicelib.config import settings
+    from chalicelib.secrets import alert_webhook_url
 
-    url = settings().alert_webhook_url
+    url = alert_webhook_url()
     if not url:
         return False
-    try:
-        alert = json.loads(message)
-    except ValueError:
-        alert = {"Kind": "ALERT", "Text": message[:MAX_TEXT]}
-    if not isinstance(alert, dict):
-        alert = {"Kind": "ALERT", "Text": str(alert)[:MAX_TEXT]}
-    forward_to_webhook(alert, url)
+    post_to_webhook(webhook_text(message, subject), url)
     return True

@@ -170,6 +170,10 @@ class Settings:
     def alert_webhook_url(self) -> str | None:
         return self._get("ALERT_WEBHOOK_URL")
 
+    @property
+    def alert_webhook_secret_id(self) -> str | None:
+        return self._get("ALERT_WEBHOOK_SECRET_ID")
+
     # --- analysis ---------------------------------------------------------------------
 
     @property

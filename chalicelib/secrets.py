@@ -62,6 +62,22 @@ def consumer_secret() -> str:
     return twitter_keys().api_secret
 
 
+def alert_webhook_url() -> str | None:
+    """The alert webhook's URL, a credential: on AWS the secret ALERT_WEBHOOK_SECRET_ID
+    ({"Url": ...}, an empty Url for none), read when an alert is forwarded and cached by
+    Powertools; locally ALERT_WEBHOOK_URL."""
+    config = settings()
+    secret_id = config.alert_webhook_secret_id
+    if config.backend != "aws" or not secret_id:
+        return config.alert_webhook_url
+    from aws_lambda_powertools.utilities import parameters
+
+    raw = parameters.get_secret(secret_id, transform="json", max_age=300)
+    if not isinstance(raw, dict):
+        raise ConfigError('the alert webhook secret must be a JSON object {"Url": ...}')
+    return str(raw.get("Url") or "").strip() or None
+
+
 def reset_secret_cache() -> None:
     _local_keys.cache_clear()
 

@@ -49,9 +49,7 @@ def analyse(
         state = _analysis_state(message, image_concurrency, sleep)
     except Exception as exc:  # the workflow's Catch: reported, not swallowed
         logger.error("analysis of %s failed: %s", message.get("MessageId"), exc)
-        return steps.publish_analysis_failed(
-            {"Message": message, "Error": f"{type(exc).__name__}: {exc}"}
-        )
+        return steps.publish_analysis_failed({"Message": message, "Error": steps.failure_text(exc)})
     return steps.publish_analysis(state)
 
 
@@ -90,7 +88,7 @@ def _image_or_error(media: dict[str, Any], sleep: Callable[[float], None]) -> di
                 {
                     "Capability": "image",
                     "Image": media["Key"],
-                    "Error": f"{type(exc).__name__}: {exc}"[:500],
+                    "Error": steps.failure_text(exc),
                 }
             ],
         }

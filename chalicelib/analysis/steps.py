@@ -5,7 +5,8 @@
                                      "KeyPhrases", "Language", "Errors"}
   analyse_image(media)           -> {"Key", "Url", "Analysis": {...}, "Errors"}
   publish_analysis(state)        -> the MESSAGE_ANALYSED detail, published
-  publish_analysis_failed(state) -> the MESSAGE_ANALYSIS_FAILED detail, published
+  publish_analysis_failed(state) -> the MESSAGE_ANALYSIS_FAILED detail, published once
+  analysis_stopped(status event) -> the same, for an execution that stopped without it
 
 Each capability is isolated: one that fails is recorded in `Errors` and the others still
 report. Throttling is retried inside the AWS adapters; a step that fails as a whole raises,
@@ -15,6 +16,7 @@ MESSAGE_ANALYSIS_FAILED.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -23,11 +25,43 @@ from typing import Any
 from chalicelib import events
 from chalicelib.analysis.local_text import strip_for_analysis
 from chalicelib.analysis.retry import CapabilityDisabled
+from chalicelib.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 ANALYSIS_FAILED = "analysis_failed"  # REPLY_SKIPPED.Reason of a message whose analysis failed
 UNDETERMINED = {None, "", "und", "zxx", "qme", "qht", "qam", "qct"}
+FAILED_NAMESPACE = "analysis-failed"  # idempotency: one MESSAGE_ANALYSIS_FAILED per message
+# Execution endings that never reach PublishAnalysis (Step Functions' status names).
+STOPPED_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+MAX_ERROR_TEXT = 300  # characters of one failure's wording, in Errors and Reason
+
+
+def failure_text(failure: BaseException | dict[str, Any] | str | None) -> str:
+    """A failure in one wording, "ErrorType: message" on one bounded line, wherever it was
+    caught: an exception here, or Step Functions' {"Error", "Cause"}, whose Cause for a
+    Lambda error is the runtime's JSON (errorType, errorMessage, stackTrace). The stack
+    trace is dropped: it belongs in the function's logs, not in the lake or an alert."""
+    if isinstance(failure, BaseException):
+        kind, message = type(failure).__name__, str(failure)
+    elif isinstance(failure, dict):
+        kind, message = _caught(failure)
+    else:
+        kind, message = "", str(failure or "analysis failed")
+    text = f"{kind}: {message}" if kind and message else kind or message
+    return " ".join(text.split())[:MAX_ERROR_TEXT]
+
+
+def _caught(failure: dict[str, Any]) -> tuple[str, str]:
+    """(type, message) of a failure Step Functions caught."""
+    kind, cause = str(failure.get("Error") or "Error"), failure.get("Cause") or ""
+    try:
+        runtime = json.loads(cause) if isinstance(cause, str) else cause
+    except ValueError:  # not the Lambda runtime's JSON: a sentence of Step Functions'
+        return kind, cause
+    if isinstance(runtime, dict):
+        return str(runtime.get("errorType") or kind), str(runtime.get("errorMessage") or "")
+    return kind, str(cause)
 
 
 def download_media(message: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +97,7 @@ def _capability(
         return default
     except Exception as exc:  # recorded in Analysis.Errors, by design
         logger.warning("capability %s failed: %s: %s", name, type(exc).__name__, exc)
-        error = {"Capability": name, "Error": f"{type(exc).__name__}: {exc}"[:500]}
+        error = {"Capability": name, "Error": failure_text(exc)}
         if image:
             error["Image"] = image
         errors.append(error)
@@ -182,6 +216,8 @@ def build_analysed(state: dict[str, Any]) -> events.MessageAnalysed:
     text = state.get("Text") or {}
     images = state.get("Images") or []
     errors = [*text.get("Errors", []), *(e for image in images for e in image.get("Errors", []))]
+    # An image the state machine caught carries {Error, Cause}: worded here like the rest.
+    errors = [{**e, "Error": failure_text(e.get("Error"))} for e in errors]
     analysis = events.Analysis(
         TextSentiment=text.get("TextSentiment"),
         SentimentScore=text.get("SentimentScore"),
@@ -219,16 +255,29 @@ def publish_analysis(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def publish_analysis_failed(state: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.bus import publish
+    """MESSAGE_ANALYSIS_FAILED, once per message: the workflow's own Catch and its
+    execution's end (analysis_stopped) may both report the same failure."""
+    from chalicelib import backend
 
     message = events.MessageReceived.from_detail(state["Message"])
+    reason = failure_text(state.get("Error"))
+    return backend.idempotency().once(
+        FAILED_NAMESPACE,
+        f"{message.Kind}:{message.MessageId}",
+        lambda: _publish_failed(message, reason),
+    )
+
+
+def _publish_failed(message: events.MessageReceived, reason: str) -> dict[str, Any]:
+    from chalicelib.bus import publish
+
     failed = events.MessageAnalysisFailed(
         Text=message.Text,
         Author=message.Author,
         Twitter=message.Twitter,
         MessageId=message.MessageId,
         Kind=message.Kind,
-        Reason=_reason(state.get("Error")),
+        Reason=reason,
         ReceivedAt=message.ReceivedAt,
     )
     # The message ends here, with a reason: published together with the failure, so the
@@ -245,8 +294,29 @@ def publish_analysis_failed(state: dict[str, Any]) -> dict[str, Any]:
     return failed.to_detail()
 
 
-def _reason(error: Any) -> str:
-    """Step Functions' Catch passes {"Error", "Cause"}; the local orchestrator a string."""
-    if isinstance(error, dict):
-        return f"{error.get('Error', 'Error')}: {str(error.get('Cause', ''))[:300]}"
-    return str(error or "analysis failed")[:500]
+class ExecutionInputMissing(InputError):
+    """A stopped execution's status change does not carry its input (the message)."""
+
+
+def analysis_stopped(event: dict[str, Any]) -> dict[str, Any] | None:
+    """An analysis execution that ended FAILED, TIMED_OUT or ABORTED (Step Functions'
+    "Execution Status Change" event) publishes MESSAGE_ANALYSIS_FAILED, unless the
+    workflow already did: a timed-out or aborted execution never reaches its own
+    PublishAnalysisFailed. Returns the published detail, or None for any other status."""
+    detail = event.get("detail") or {}
+    status = detail.get("status")
+    if status not in STOPPED_STATUSES:
+        logger.info("analysis execution %s: nothing to report", status)
+        return None
+    raw = detail.get("input")
+    if not raw:  # over EventBridge's size limit, Step Functions leaves the input out
+        raise ExecutionInputMissing(
+            f"execution {detail.get('name')!r} ended {status} without its input: "
+            "the message it analysed cannot be named"
+        )
+    started_by = json.loads(raw)  # the MESSAGE_RECEIVED event the rule started it with
+    failure = {
+        "Error": detail.get("error") or f"Execution{status.title().replace('_', '')}",
+        "Cause": detail.get("cause") or f"the analysis execution ended {status}",
+    }
+    return publish_analysis_failed({"Message": started_by["detail"], "Error": failure})

@@ -4,10 +4,11 @@
                   -> PublishAnalysis
     any of those failing for good -> PublishAnalysisFailed -> AnalysisFailed (Fail)
 
-The same shape as the local orchestrator (chalicelib/analysis/orchestrator.py): every task
-retries throttling with jittered exponential backoff and any other error twice more; an
+The same shape as the local orchestrator (chalicelib/analysis/orchestrator.py): an
 image whose analysis fails is recorded in its `Errors` and the message is still analysed;
-anything else that fails publishes MESSAGE_ANALYSIS_FAILED with {Message, Error}.
+anything else that fails publishes MESSAGE_ANALYSIS_FAILED with {Message, Error}. Every
+task has a timeout and retriers priced by budget.py so that, however often they retry,
+the execution reaches one of its Publish steps before the execution limit.
 
 Express, not Standard: a message's analysis takes seconds, Express costs a fraction of
 Standard per execution and EventBridge starts it asynchronously. Its at-least-once start is
@@ -24,20 +25,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-# Errors worth waiting out: Lambda's own throttling and service faults, and the throttling
-# errors the AWS adapters re-raise once their own retries are spent (botocore names them).
-THROTTLING_ERRORS = [
-    "Lambda.TooManyRequestsException",
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.ClientExecutionTimeoutException",
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "LimitExceededException",
-]
-IMAGE_CONCURRENCY = 2  # Rekognition's default TPS is low; the local orchestrator uses 2 too
+from magpie_stack.budget import (
+    EXECUTION_TIMEOUT_SECONDS,
+    FAILED_RETRY,
+    IMAGE_CONCURRENCY,
+    INVOKE_REFUSALS,
+    REFUSED_RETRY,
+    STEP_TIMEOUT_SECONDS,
+)
+
 EMPTY_IMAGE_ANALYSIS = {
     "Labels": [],
     "TextDetections": [],
@@ -56,16 +52,21 @@ ANALYSIS_STEPS = tuple(STATE_NAMES)  # the core app's functions the state machin
 
 
 def _with_retries(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
+    """The retriers budget.py prices: refused invocations waited out with jitter, any
+    other failure tried once more."""
     task.add_retry(
-        errors=THROTTLING_ERRORS,
-        interval=Duration.seconds(2),
-        max_attempts=6,
-        backoff_rate=2,
-        max_delay=Duration.seconds(30),
+        errors=list(INVOKE_REFUSALS),
+        interval=Duration.seconds(REFUSED_RETRY["interval"]),
+        max_attempts=REFUSED_RETRY["max_attempts"],
+        backoff_rate=REFUSED_RETRY["backoff_rate"],
+        max_delay=Duration.seconds(REFUSED_RETRY["max_delay"]),
         jitter_strategy=sfn.JitterType.FULL,
     )
     task.add_retry(
-        errors=["States.ALL"], interval=Duration.seconds(1), max_attempts=2, backoff_rate=2
+        errors=["States.ALL"],
+        interval=Duration.seconds(FAILED_RETRY["interval"]),
+        max_attempts=FAILED_RETRY["max_attempts"],
+        backoff_rate=FAILED_RETRY["backoff_rate"],
     )
     return task
 
@@ -80,6 +81,7 @@ def _invoke(
             lambda_function=function,
             payload_response_only=True,
             retry_on_service_exceptions=False,  # replaced by _with_retries, with jitter
+            task_timeout=sfn.Timeout.duration(Duration.seconds(STEP_TIMEOUT_SECONDS[name])),
             **kwargs,
         )
     )
@@ -125,7 +127,8 @@ def definition(scope: Construct, functions: dict[str, lambda_.IFunction]) -> sfn
         parameters={
             "Capability": "image",
             "Image.$": "$.Key",
-            "Error.$": "States.Format('{}: {}', $.Failure.Error, $.Failure.Cause)",
+            # {Error, Cause} as Step Functions caught it; publish_analysis words it.
+            "Error.$": "$.Failure",
         },
         result_path="$.ErrorEntry",
     ).next(
@@ -192,7 +195,7 @@ class AnalysisWorkflow(Construct):
             state_machine_name="magpie-analysis",
             state_machine_type=sfn.StateMachineType.EXPRESS,
             definition_body=sfn.DefinitionBody.from_chainable(definition(self, functions)),
-            timeout=Duration.minutes(4),
+            timeout=Duration.seconds(EXECUTION_TIMEOUT_SECONDS),  # budget.py prices it
             # Failures only: their error events and, with execution data, the Fail state's
             # input (the message and the failure); a successful execution logs nothing. At
             # level ALL the logs were most of the workflow's cost per message.

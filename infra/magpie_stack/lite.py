@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from magpie_stack.budget import STEP_TIMEOUT_SECONDS
+
 CONTEXT_KEY = "magpie:profile"
 PROFILES = ("full", "lite")
 DEFAULT_PROFILE = "full"
@@ -30,14 +32,14 @@ LAMBDA_MAGPIE_HOME = "/tmp/magpie"  # noqa: S108 (Lambda's only writable folder)
 LITE_FUNCTIONS: dict[str, dict[str, Any]] = {
     "analyse_text": {
         "memory_mb": 1024,
-        "timeout_seconds": 60,
+        "timeout_seconds": STEP_TIMEOUT_SECONDS["analyse_text"],
         "architecture": "x86_64",
         "command": ["app.analyse_text"],
         "environment": {"TEXT_PROVIDER": "local", "MAGPIE_HOME": LAMBDA_MAGPIE_HOME},
     },
     "analyse_image": {
         "memory_mb": 2048,
-        "timeout_seconds": 60,
+        "timeout_seconds": STEP_TIMEOUT_SECONDS["analyse_image"],
         "architecture": "x86_64",
         "command": ["app.analyse_image"],
         # + FACE_GALLERY_BUCKET, the stack's faces bucket

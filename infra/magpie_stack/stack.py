@@ -36,6 +36,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from chalicelib import events as contract
+from chalicelib.analysis.steps import STOPPED_STATUSES
 from magpie_stack import nag, wiring
 from magpie_stack.alerts import alert_rules, alert_topic
 from magpie_stack.analysis import ANALYSIS_STEPS, AnalysisWorkflow
@@ -97,6 +98,7 @@ class MagpieStack(cdk.Stack):
             wiring.lite_analysis(self, self.analysis_image)
         else:
             wiring.full_analysis(self)
+        wiring.step_timeouts(self)
         self.powertools = powertools_layer(self, "PowertoolsLayer", build_dir / "layers")
         wiring.ingress(self, self.powertools)
         self.lex = None if self.lite else self._lex_bot(repo_root)
@@ -280,7 +282,38 @@ class MagpieStack(cdk.Stack):
                 )
             ],
         )
+        self._report_stopped_executions(analysis)
         return analysis
+
+    def _report_stopped_executions(self, analysis: AnalysisWorkflow) -> None:
+        """An execution that stops without publishing (timed out, aborted, or failed
+        outside its Catch) still reports: its status change, on the default bus, goes to
+        core's analysis_stopped. Step Functions sends these for Standard workflows only;
+        for the Express one the time budget (budget.py) is what makes every execution
+        reach a Publish step, and this rule is the net under it wherever status changes
+        are sent."""
+        core = self.apps["core"]
+        events.Rule(
+            self,
+            "AnalysisStopped",
+            description="An analysis execution that stopped reports MESSAGE_ANALYSIS_FAILED",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": sorted(STOPPED_STATUSES),
+                    "stateMachineArn": [analysis.state_machine.state_machine_arn],
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    core.imported_function("analysis_stopped"),
+                    dead_letter_queue=self.rule_dead_letters,
+                    retry_attempts=8,
+                    max_event_age=cdk.Duration.hours(1),
+                )
+            ],
+        )
 
     def _data_lake(self, repo_root: Path) -> DataLake:
         return DataLake(

@@ -20,6 +20,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
 from chalicelib import events as contract
+from magpie_stack.budget import STEP_TIMEOUT_SECONDS
 from magpie_stack.chalice_apps import ChaliceApp
 from magpie_stack.lex import LexBot
 from magpie_stack.lite import FACE_GALLERY_KEY, LITE_FUNCTIONS, LITE_RESPONDER_ENVIRONMENT
@@ -84,7 +85,11 @@ def core(stack: MagpieStack) -> None:
     app.set_environment("download_media", {"MEDIA_BUCKET": stack.media.bucket_name})
     allow(app, "download_media", ["s3:PutObject"], [media_objects(stack)])
     app.set_environment("publish_analysis", bus_env)
-    app.set_environment("publish_analysis_failed", bus_env)
+    # One MESSAGE_ANALYSIS_FAILED per message, whichever of the two reports it first.
+    for name in ("publish_analysis_failed", "analysis_stopped"):
+        app.set_environment(name, {**bus_env, "IDEMPOTENCY_TABLE": stack.idempotency.table_name})
+        allow(app, name, TABLE_ACTIONS, [stack.idempotency.table_arn])
+    app.set_async_dead_letter_queue("analysis_stopped", stack.lambda_dead_letters.queue_arn)
     app.set_environment("lex_fulfilment", {})
     app.set_environment(
         "forward_alert", {"ALERT_WEBHOOK_URL": stack.params.webhook_url.value_as_string}
@@ -93,6 +98,14 @@ def core(stack: MagpieStack) -> None:
         "forward_alert", stack.topic.topic_arn, stack.lambda_dead_letters.queue_arn
     )
     app.set_async_dead_letter_queue("forward_alert", stack.lambda_dead_letters.queue_arn)
+
+
+def step_timeouts(stack: MagpieStack) -> None:
+    """Each analysis step's Lambda times out with its task (budget.py): an attempt the
+    state machine gave up on is not left running beside its retry."""
+    app = stack.apps["core"]
+    for name, seconds in STEP_TIMEOUT_SECONDS.items():
+        app.function_resource(name).add_property_override("Timeout", seconds)
 
 
 def full_analysis(stack: MagpieStack) -> None:
@@ -269,6 +282,7 @@ def publishers(stack: MagpieStack) -> dict[str, list[iam.IRole]]:
         contract.ANALYSIS: [
             publishes(stack, "core", "publish_analysis", contract.ANALYSIS),
             publishes(stack, "core", "publish_analysis_failed", contract.ANALYSIS),
+            publishes(stack, "core", "analysis_stopped", contract.ANALYSIS),
         ],
         contract.RESPONDERS: [
             publishes(stack, "responders", "text_responder", contract.RESPONDERS),

@@ -12,7 +12,14 @@ EXPECTED_ENVIRONMENT = {
         "REKOGNITION_COLLECTION_ID": "param:RekognitionCollectionId",
     },
     "publish_analysis": {"EVENT_BUS_NAME": "EventBusName"},
-    "publish_analysis_failed": {"EVENT_BUS_NAME": "EventBusName"},
+    "publish_analysis_failed": {
+        "EVENT_BUS_NAME": "EventBusName",
+        "IDEMPOTENCY_TABLE": "IdempotencyTableName",
+    },
+    "analysis_stopped": {
+        "EVENT_BUS_NAME": "EventBusName",
+        "IDEMPOTENCY_TABLE": "IdempotencyTableName",
+    },
     "lex_fulfilment": {},
     "forward_alert": {"ALERT_WEBHOOK_URL": "param:AlertWebhookUrl"},
     "api_handler": {

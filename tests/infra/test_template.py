@@ -161,8 +161,17 @@ def test_every_rule_is_on_the_magpie_bus_with_a_dead_letter_queue_and_permission
     assert resources[bus_id]["Properties"]["Name"] == "magpie"
     assert output_ref(each_synth.template, "EventBusName") == bus_id
     rules = {k: r for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
-    # 3 Chalice on_cw_event handlers, log, lake, analysis, and one per alert pattern.
-    assert len(rules) == 3 + 3 + len(ALERT_PATTERNS)
+    # 3 Chalice on_cw_event handlers, log, lake, analysis, one per alert pattern, and the
+    # analysis executions' status changes (Step Functions sends those to the default bus).
+    assert len(rules) == 3 + 3 + len(ALERT_PATTERNS) + 1
+    (stopped_id,) = [
+        k for k, r in rules.items() if r["Properties"]["EventPattern"]["source"] == ["aws.states"]
+    ]
+    stopped = rules.pop(stopped_id)["Properties"]
+    assert "EventBusName" not in stopped  # the default bus
+    (stopped_target,) = stopped["Targets"]
+    assert ref(stopped_target["Arn"]) == functions(template)["analysis_stopped"][0]
+    assert ref(stopped_target["DeadLetterConfig"]["Arn"]) is not None
     permissions = [
         r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"
     ]
@@ -172,6 +181,12 @@ def test_every_rule_is_on_the_magpie_bus_with_a_dead_letter_queue_and_permission
     topic_policy = json.dumps(
         [r for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
     )
+    assert any(
+        p["Principal"] == "events.amazonaws.com"
+        and ref(p["FunctionName"]) == ref(stopped_target["Arn"])
+        and ref(p["SourceArn"]) == stopped_id
+        for p in permissions
+    ), "analysis_stopped: no invoke permission scoped to its rule"
     for rule_id, rule in rules.items():
         properties = rule["Properties"]
         assert ref(properties.get("EventBusName")) == bus_id, rule_id
@@ -478,10 +493,11 @@ def test_analysis_is_an_express_workflow_with_retries_catch_and_a_capped_map(syn
         "PublishAnalysisFailed",
     }
     for name, task in tasks.items():
-        throttling = task["Retry"][0]
-        assert "Lambda.TooManyRequestsException" in throttling["ErrorEquals"], name
-        assert "ThrottlingException" in throttling["ErrorEquals"], name
-        assert throttling["BackoffRate"] > 1 and throttling["JitterStrategy"] == "FULL", name
+        refused, failed = task["Retry"]
+        assert "Lambda.TooManyRequestsException" in refused["ErrorEquals"], name
+        assert refused["BackoffRate"] > 1 and refused["JitterStrategy"] == "FULL", name
+        assert failed["ErrorEquals"] == ["States.ALL"], name
+        assert task["TimeoutSeconds"] > 0, name  # priced by budget.py (test_budget.py)
     (parallel,) = [s for s in states.values() if s["Type"] == "Parallel"]
     assert len(parallel["Branches"]) == 2
     (images,) = [s for s in states.values() if s["Type"] == "Map"]
@@ -819,6 +835,7 @@ EXPECTED_FUNCTIONS = {
         "analyse_image",
         "publish_analysis",
         "publish_analysis_failed",
+        "analysis_stopped",
         "lex_fulfilment",
         "forward_alert",
     },

