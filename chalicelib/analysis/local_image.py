@@ -14,15 +14,25 @@ missing model file raises FileNotFoundError instead.
   only what the detectors above really saw: "Person" (a face was found) and "Text" (OCR
   read a line), each with "Source": "local:<detector>". An image of a cat gets no labels.
 
-Images are decoded with Pillow: EXIF orientation applied, converted to RGB (transparency
-flattened onto white), and downscaled so the long side is at most MAX_ANALYSIS_SIDE.
-Bounding boxes are ratios of the image size, so they hold for the original image too.
+Images are decoded with Pillow: shape checked from the header first (pixels, each side,
+aspect ratio: see `media.shape_problem`), the first frame only of an animated image, EXIF
+orientation applied, converted to RGB (transparency flattened onto white), and downscaled
+so the long side is at most MAX_ANALYSIS_SIDE. Text recognition gets the image padded to
+at most OCR_MAX_ASPECT:1, because rapidocr scales the short side up to a minimum and a
+thin strip becomes a huge canvas. Bounding boxes are ratios of the image size, so they
+hold for the original image too.
+
+Where the models run is the `models` runner's business: in this process (`InProcessModels`,
+as in a Lambda, which is already one isolated process), or in a worker process with a
+memory limit and a per-image time budget (`model_worker.ModelWorker`, the local runtime),
+so a runaway model costs one image, not the webhook.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import io
 import logging
 import math
@@ -32,8 +42,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.analysis.model_worker import IMAGE_SECONDS
 from chalicelib.errors import InputError
 
 if TYPE_CHECKING:
@@ -51,6 +62,12 @@ MAX_IMAGE_PIXELS = 50_000_000
 # Long side the models see. OCR keeps small print legible at this size; dlib's HOG finds
 # faces down to ~80 px, i.e. 5% of this side (see _upsample_times for smaller images).
 MAX_ANALYSIS_SIDE = 1600
+# rapidocr scales the short side up to 30 px, pads to 8:1, then scales the short side up
+# to 736 px for detection: a 1600x2 strip became a 24000x6016 float canvas (1.6 GB). Padded
+# to 4:1 first, detection sees at most 2944x736.
+OCR_MAX_ASPECT = 4
+# Only these decoders ever see untrusted bytes (the formats media.py accepts).
+PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 # dlib HOG detection score below which a detection is dropped. dlib's own cut-off is 0, but
 # at 0 it reports e.g. the astronaut's helmet (score 0.12); real faces measured 0.8-2.5.
 MIN_FACE_SCORE = 0.5
@@ -95,33 +112,50 @@ class InvalidImageError(InputError):
 
 
 def decode_image(image: bytes, max_side: int = MAX_ANALYSIS_SIDE) -> np.ndarray:
-    """Decode to an upright RGB uint8 array (H, W, 3) whose long side is <= max_side."""
+    """Decode to an upright RGB uint8 array (H, W, 3) whose long side is <= max_side.
+    An animated image gives its first frame."""
     import numpy as np
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    from chalicelib.analysis.media import webp_canvas_size
+
+    webp_size = webp_canvas_size(image)
+    if webp_size is not None:  # libwebp allocates the canvas as Pillow opens the file
+        _check_shape(*webp_size)
     try:
-        im: Image.Image = Image.open(io.BytesIO(image))
+        im: Image.Image = Image.open(io.BytesIO(image), formats=PILLOW_FORMATS)
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"image refused as a decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise InvalidImageError("bytes are not a readable image") from exc
-    pixels = im.width * im.height
-    if pixels > MAX_IMAGE_PIXELS:
-        raise InvalidImageError(
-            f"image of {im.width}x{im.height} ({pixels} pixels) exceeds the limit of "
-            f"{MAX_IMAGE_PIXELS} pixels (possible decompression bomb)"
-        )
+    _check_shape(im.width, im.height)
     # JPEG can decode straight at 1/2, 1/4 or 1/8 scale: far less memory for big photos.
     im.draft("RGB", (max_side, max_side))
     try:
+        im.seek(0)  # the first frame of an animation, and only that one is decoded
         im.load()
-    except (OSError, SyntaxError) as exc:  # what Pillow raises for corrupt or cut-off data
+    except (OSError, SyntaxError, EOFError) as exc:  # corrupt or cut-off data
         raise InvalidImageError(f"image data is corrupt or truncated: {exc}") from exc
     im = ImageOps.exif_transpose(im)
     im = _flatten_to_rgb(im)
     if max(im.size) > max_side:
         im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return np.asarray(im, dtype=np.uint8)
+
+
+def _check_shape(width: int, height: int) -> None:
+    from chalicelib.analysis.media import shape_problem
+
+    problem = shape_problem(width, height, max_pixels=MAX_IMAGE_PIXELS)
+    if problem is None:
+        return
+    reason, detail = problem
+    if reason == "decompression_bomb":
+        raise InvalidImageError(
+            f"image of {width}x{height} ({width * height} pixels) exceeds the limit of "
+            f"{MAX_IMAGE_PIXELS} pixels (possible decompression bomb)"
+        )
+    raise InvalidImageError(f"image refused for its shape: {detail}")
 
 
 def _flatten_to_rgb(im: Any) -> Any:
@@ -249,12 +283,27 @@ def detect_faces(image: bytes) -> list[dict[str, Any]]:
 # -- text ------------------------------------------------------------------------------------
 
 
+def padded_for_ocr(rgb: np.ndarray) -> np.ndarray:
+    """`rgb` on a white canvas of at most OCR_MAX_ASPECT:1, the image at its top left (so
+    pixel coordinates of what is found are unchanged)."""
+    import numpy as np
+
+    height, width = rgb.shape[:2]
+    canvas_h = max(height, -(-width // OCR_MAX_ASPECT))
+    canvas_w = max(width, -(-height // OCR_MAX_ASPECT))
+    if (canvas_h, canvas_w) == (height, width):
+        return rgb
+    canvas = np.full((canvas_h, canvas_w, 3), 255, dtype=np.uint8)
+    canvas[:height, :width] = rgb
+    return canvas
+
+
 def _text_in(rgb: np.ndarray) -> list[dict[str, Any]]:
     import numpy as np
 
     height, width = rgb.shape[:2]
     # rapidocr takes arrays as OpenCV BGR.
-    result = _ocr_engine()(np.ascontiguousarray(rgb[..., ::-1]))
+    result = _ocr_engine()(np.ascontiguousarray(padded_for_ocr(rgb)[..., ::-1]))
     if result.txts is None:
         return []
     detections = []
@@ -327,24 +376,78 @@ def moderate(image: bytes) -> list[dict[str, Any]]:
     return moderation_labels(_body_parts(decode_image(image)))
 
 
+# -- where the models run --------------------------------------------------------------------
+
+# What a runner computes, by name, from a decoded image.
+MODELS: dict[str, Callable[[np.ndarray], Any]] = {
+    "faces": _faces_in,
+    "text": _text_in,
+    "body_parts": _body_parts,
+}
+
+
+def load_models() -> None:
+    """Load every model now rather than on an image's time."""
+    _dlib_models()
+    _ocr_engine()
+    _nude_detector()
+
+
+class ModelRunner(Protocol):
+    def run(self, name: str, image: bytes, timeout: float) -> tuple[Any, float]:
+        """(MODELS[name] on the decoded `image`, seconds of model time it took); `timeout`
+        is what is left of the image's budget."""
+        ...
+
+
+class InProcessModels:
+    """The models in this process; the last few decoded images are kept so an image is
+    decoded once for all its capabilities. Nothing bounds a model's time or memory but the
+    process itself: use it where the process is the isolation (an AWS Lambda)."""
+
+    KEEP = 2
+
+    def __init__(self) -> None:
+        self._decoded: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def run(self, name: str, image: bytes, timeout: float) -> tuple[Any, float]:
+        started = time.perf_counter()
+        digest = hashlib.sha256(image).digest()
+        with self._lock:
+            rgb = self._decoded.get(digest)
+        if rgb is None:
+            rgb = decode_image(image)
+            with self._lock:
+                self._decoded[digest] = rgb
+                while len(self._decoded) > self.KEEP:
+                    self._decoded.popitem(last=False)
+        return MODELS[name](rgb), time.perf_counter() - started
+
+
 # -- the ImageAnalyser port ------------------------------------------------------------------
 
 
 @dataclass
 class _Analysed:
-    """One image's decoded pixels and the results computed from them so far."""
+    """One image's bytes and what the models made of it so far (results or failures)."""
 
-    rgb: np.ndarray
+    image: bytes
     stored_at: float
     results: dict[str, Any] = field(default_factory=dict)
+    failures: dict[str, Exception] = field(default_factory=dict)
+    spent: float = 0.0  # seconds of model time used, against the image's budget
 
 
 class LocalImageAnalyser:
     """ImageAnalyser (chalicelib.ports) on local models, reading images by blob key.
 
     The analysis step asks for labels, text, faces and moderation one after the other, and
-    labels reuse the face and text results: the last few images' pixels and results are
-    kept for a short while so an image is decoded and each model run on it only once."""
+    labels reuse the face and text results: the last few images' results (and failures)
+    are kept for a short while so each model runs on an image only once.
+
+    Each image has `budget` seconds of model time in all; `models` decides where they run
+    (default: this process)."""
 
     CACHE_SIZE = 4
     CACHE_SECONDS = 120.0
@@ -356,10 +459,14 @@ class LocalImageAnalyser:
         read_blob: Callable[[str], bytes],
         gallery: KnownFaces | None,
         clock: Callable[[], float] = time.monotonic,
+        models: ModelRunner | None = None,
+        budget: float = IMAGE_SECONDS,
     ) -> None:
         self._read_blob = read_blob
         self._gallery = gallery
         self._clock = clock
+        self._models = models if models is not None else InProcessModels()
+        self._budget = budget
         self._cache: OrderedDict[str, _Analysed] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -367,7 +474,7 @@ class LocalImageAnalyser:
         """[{"Name", "Confidence", "Source", "Instances", "Parents"}]: only "Person" and
         "Text", and only when a face or a line of text was really found."""
         labels = []
-        faces = self._result(key, "faces", _faces_in)
+        faces = self._result(key, "faces")
         if faces:
             labels.append(
                 {
@@ -378,7 +485,7 @@ class LocalImageAnalyser:
                     "Parents": [],
                 }
             )
-        lines = self._result(key, "text", _text_in)
+        lines = self._result(key, "text")
         if lines:
             labels.append(
                 {
@@ -393,11 +500,11 @@ class LocalImageAnalyser:
 
     def text(self, key: str) -> list[dict[str, Any]]:
         # A copy: the cached lines also feed labels() and must not change under a caller.
-        return copy.deepcopy(self._result(key, "text", _text_in))
+        return copy.deepcopy(self._result(key, "text"))
 
     def faces(self, key: str) -> dict[str, list[dict[str, Any]]]:
         celebrities, unrecognised = [], []
-        for face in self._result(key, "faces", _faces_in):
+        for face in self._result(key, "faces"):
             match = self._gallery.match(face["Embedding"]) if self._gallery else None
             if match is None:
                 unrecognised.append(_public_face(face))
@@ -415,14 +522,22 @@ class LocalImageAnalyser:
         return {"CelebrityFaces": celebrities, "UnrecognizedFaces": unrecognised}
 
     def moderation(self, key: str) -> list[dict[str, Any]]:
-        return moderation_labels(self._result(key, "body_parts", _body_parts))
+        return moderation_labels(self._result(key, "body_parts"))
 
-    def _result(self, key: str, name: str, compute: Callable[[np.ndarray], Any]) -> Any:
+    def _result(self, key: str, name: str) -> Any:
         entry = self._entry(key)
+        if name in entry.failures:  # labels() asks again for what faces() or text() had
+            raise entry.failures[name]
         if name not in entry.results:
             started = time.perf_counter()
-            entry.results[name] = compute(entry.rgb)
-            logger.debug("%s of %s in %.3fs", name, key, time.perf_counter() - started)
+            try:
+                result, seconds = self._models.run(name, entry.image, self._budget - entry.spent)
+            except Exception as exc:  # kept so the image costs its budget once; re-raised
+                entry.failures[name] = exc
+                entry.spent += time.perf_counter() - started
+                raise
+            entry.results[name], entry.spent = result, entry.spent + seconds
+            logger.debug("%s of %s in %.3fs", name, key, seconds)
         return entry.results[name]
 
     def _entry(self, key: str) -> _Analysed:
@@ -433,7 +548,7 @@ class LocalImageAnalyser:
             if entry is not None:
                 self._cache.move_to_end(key)
                 return entry
-        entry = _Analysed(rgb=decode_image(self._read_blob(key)), stored_at=now)
+        entry = _Analysed(image=self._read_blob(key), stored_at=now)
         with self._lock:
             self._cache[key] = entry
             while len(self._cache) > self.CACHE_SIZE:

@@ -9,7 +9,9 @@ resource-exhaustion risk. The rules, in order:
   byte the host `requests` connects to (no parser-disagreement tricks);
 * redirects are followed by hand, each Location re-checked with the same rules;
 * at most `max_bytes` are read, streamed, with per-read and whole-fetch timeouts;
-* the bytes must decode fully as a JPEG, PNG, GIF or WEBP of bounded pixel count.
+* the bytes must decode fully as a JPEG, PNG, GIF or WEBP of bounded shape: pixel
+  count, each side and aspect ratio are read from the header before any pixel is
+  decoded; an animated image is checked and analysed by its first frame only.
 
 Every refusal is a `MediaRejected` with a machine-readable `reason`. `download_media`
 records it and carries on with the next URL: a bad image never aborts the text analysis.
@@ -17,7 +19,7 @@ records it and carries on with the next URL: a bad image never aborts the text a
 Reasons: scheme, malformed, userinfo, port, ip_literal, host_not_allowed,
 redirect_not_allowed, too_many_redirects, too_large, timeout, http_status, fetch_error,
 not_found, path_traversal, not_an_image, corrupt, truncated, decompression_bomb,
-too_many_images.
+bad_shape, too_many_images.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ TIMEOUT = (3.05, 10)  # (connect, read) seconds, per socket operation
 TOTAL_TIMEOUT = 30.0  # seconds for the whole fetch: a server dripping bytes cannot stall us
 MAX_REDIRECTS = 3
 MAX_PIXELS = 40_000_000
+# Photos X serves are at most 4096 px a side; phone panoramas reach about 8:1. Anything
+# longer or thinner is not a photo, and thin images are what blow up text recognition
+# (a 3000x4 PNG cost 17 GB there), so both are refused from the header.
+MAX_SIDE = 16_384
+MAX_ASPECT_RATIO = 20
 MAX_URL_LENGTH = 2048
 
 _CHUNK = 64 * 1024
@@ -314,19 +321,21 @@ def validate_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> str:
     bomb_errors = (Image.DecompressionBombError, Image.DecompressionBombWarning)
     if not data:
         raise MediaRejected("not_an_image", "empty")
-    webp_size = _webp_canvas_size(data)
+    webp_size = webp_canvas_size(data)
     if webp_size is not None:
         # libwebp allocates the whole canvas when Pillow merely opens the file, so the
         # size must be known before Pillow sees a WEBP.
-        _check_pixels(webp_size, max_pixels)
+        _check_shape(webp_size, max_pixels)
     try:
         with Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS) as image:
             mime = _MIME_BY_FORMAT.get(image.format or "")
-            _check_pixels(image.size, max_pixels)
+            _check_shape(image.size, max_pixels)
             image.verify()  # structural checks (PNG CRCs); leaves the image unusable
         # verify() cannot decode, so decode the first frame for real on a fresh open.
         with Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS) as image:
             image.load()
+    except MediaRejected:  # an InputError, hence a ValueError: keep its own reason
+        raise
     except bomb_errors as exc:
         raise MediaRejected("decompression_bomb", str(exc)) from exc
     except UnidentifiedImageError as exc:
@@ -338,13 +347,26 @@ def validate_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> str:
     return mime
 
 
-def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
-    width, height = size
+def _check_shape(size: tuple[int, int], max_pixels: int) -> None:
+    problem = shape_problem(*size, max_pixels=max_pixels)
+    if problem is not None:
+        raise MediaRejected(*problem)
+
+
+def shape_problem(
+    width: int, height: int, *, max_pixels: int = MAX_PIXELS
+) -> tuple[str, str] | None:
+    """(reason, detail) if an image of this header size must not be decoded, else None."""
     if width * height > max_pixels:
-        raise MediaRejected("decompression_bomb", f"{width}x{height} pixels")
+        return "decompression_bomb", f"{width}x{height} pixels, limit {max_pixels}"
+    if min(width, height) < 1 or max(width, height) > MAX_SIDE:
+        return "bad_shape", f"{width}x{height}: each side must be 1 to {MAX_SIDE} px"
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        return "bad_shape", f"{width}x{height}: longer than {MAX_ASPECT_RATIO}:1"
+    return None
 
 
-def _webp_canvas_size(data: bytes) -> tuple[int, int] | None:
+def webp_canvas_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a WEBP header, or None if `data` is not a WEBP we can size.
 
     Layouts from the WebP container spec: VP8X holds the canvas size (24-bit, minus one),

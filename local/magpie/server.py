@@ -262,10 +262,12 @@ def webhook_app(host: str, *, dashboard: bool = True, verbose: bool = False) -> 
     """The whole front as one WSGI app: Host check, then the dashboard or the webhook."""
     from chalicelib.config import settings
     from magpie.apps import load_app
+    from magpie.dashboard.health import count_webhook_calls
 
     webhook = chalice_wsgi(load_app("ingress").app, "magpie-ingress")
     board = dashboard_wsgi(_dashboard_api()) if dashboard else None
     app = refuse_other_hosts(route(board, webhook), allowed_hosts(host, settings().allowed_hosts))
+    app = count_webhook_calls(app)  # the dashboard's health strip: webhook calls by status
     return access_log(app) if verbose else app
 
 
@@ -285,7 +287,7 @@ class WebhookServer:
     def __init__(
         self, host: str, port: int, *, dashboard: bool = True, verbose: bool = False
     ) -> None:
-        from waitress.server import create_server
+        from waitress.server import TcpWSGIServer, create_server
 
         from chalicelib.ingress.webhook import MAX_BODY_BYTES
 
@@ -307,8 +309,12 @@ class WebhookServer:
             ident=IDENT,
             expose_tracebacks=False,
         )
+        # One host and port make one listening socket (waitress's multi-socket server is for
+        # several `listen` addresses, which we never pass).
+        if not isinstance(self._server, TcpWSGIServer):
+            raise TypeError(f"expected one TCP listener, got {type(self._server).__name__}")
         self.host = host
-        self.port: int = self._server.effective_port
+        self.port = int(self._server.getsockname()[1])
 
     def serve_forever(self) -> None:
         from waitress import wasyncore

@@ -1,0 +1,240 @@
+"""Hostile images: thin, long, huge, animated and decompression bombs, each within one
+image's budget, through the real local models and the real model worker process.
+
+Every image here is generated for real (Pillow, or PNG chunks written by hand where Pillow
+would refuse to write such a file), and none is faked at the model level.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from chalicelib.analysis.local_image import (
+    InvalidImageError,
+    LocalImageAnalyser,
+    decode_image,
+    padded_for_ocr,
+)
+from chalicelib.analysis.media import MediaRejected, validate_image
+from chalicelib.analysis.model_worker import (
+    MEMORY_LIMIT_BYTES,
+    ImageBudgetExceededError,
+    ModelWorker,
+)
+from tests.analysis.images import png_bytes, png_header_only, text_font
+
+pytestmark = pytest.mark.slow
+
+
+def png_of_shape(width: int, height: int) -> bytes:
+    """A real, fully decodable 1-bit white PNG of any size, written row by row: Pillow
+    would need the whole image in memory to write a 1x39,000,000 one."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)  # filter byte, then white pixels
+    squeeze = zlib.compressobj(9)
+    rows_per_block = max(1, 1_000_000 // len(row))
+    data = bytearray()
+    for start in range(0, height, rows_per_block):
+        data += squeeze.compress(row * min(rows_per_block, height - start))
+    data += squeeze.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", bytes(data))
+        + chunk(b"IEND", b"")
+    )
+
+
+def banner(text: str, size: tuple[int, int]) -> Image.Image:
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).text((20, (size[1] - 48) // 2), text, fill="black", font=text_font())
+    return image
+
+
+def animated(fmt: str, texts: list[str]) -> bytes:
+    frames = [banner(text, (480, 200)) for text in texts]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buffer.getvalue()
+
+
+class Blobs(dict):
+    def __call__(self, key: str) -> bytes:
+        return self[key]
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[ModelWorker]:
+    running = ModelWorker()
+    yield running
+    running.close()
+
+
+def analyse_all(analyser: LocalImageAnalyser, key: str) -> tuple[dict, list[str]]:
+    """What steps.analyse_image asks, in its order; failures as the step records them."""
+    results, errors = {}, []
+    for name in ("faces", "labels", "text", "moderation"):
+        try:
+            results[name] = getattr(analyser, name)(key)
+        except Exception as exc:
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+    return results, errors
+
+
+# --- refused from the header, before a pixel is decoded ------------------------------------
+
+THIN = (3000, 4)
+LONG = (1, 39_000_000)
+HUGE_SIDE = (20_000, 1_000)
+
+
+@pytest.mark.parametrize("size", [THIN, LONG, HUGE_SIDE, (4, 3000)])
+def test_download_refuses_thin_long_and_huge_images_by_shape(size):
+    data = png_of_shape(*size)
+    assert len(data) < 5 * 1024 * 1024  # all small enough to pass the download cap
+    with pytest.raises(MediaRejected) as refused:
+        validate_image(data)
+    assert refused.value.reason == "bad_shape"
+
+
+@pytest.mark.parametrize("size", [THIN, LONG, HUGE_SIDE])
+def test_analysis_refuses_them_too_without_decoding(size):
+    # The analysis reads from the blob store, not only from what download checked.
+    with pytest.raises(InvalidImageError, match="shape"):
+        decode_image(png_of_shape(*size))
+
+
+def test_a_decompression_bomb_is_refused_at_both_layers():
+    bomb = png_header_only(30_000, 30_000)
+    with pytest.raises(MediaRejected) as refused:
+        validate_image(bomb)
+    assert refused.value.reason == "decompression_bomb"
+    with pytest.raises(InvalidImageError, match="decompression bomb"):
+        decode_image(bomb)
+
+
+def test_only_the_four_photo_formats_reach_a_decoder():
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(buffer, "TIFF")
+    with pytest.raises(InvalidImageError, match="not a readable image"):
+        decode_image(buffer.getvalue())
+
+
+# --- shapes that are allowed stay bounded ---------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(1600, 2), (2, 1600), (1600, 400), (100, 100)])
+def test_text_recognition_sees_at_most_a_4_to_1_canvas(shape):
+    import numpy as np
+
+    width, height = shape
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    padded = padded_for_ocr(image)
+    canvas_h, canvas_w = padded.shape[:2]
+    assert canvas_w >= width and canvas_h >= height
+    assert max(canvas_w, canvas_h) <= 4 * min(canvas_w, canvas_h)
+    assert (padded[:height, :width] == image).all()  # the image at the top left, unmoved
+
+
+def test_a_20_to_1_banner_is_read_within_the_workers_budget(worker):
+    # The thinnest shape download accepts; it once grew to a 1.6 GB canvas in rapidocr.
+    blobs = Blobs({"media/banner.png": png_bytes(banner("MAGPIE", (2000, 100)))})
+    analyser = LocalImageAnalyser(blobs, None, models=worker)
+    results, errors = analyse_all(analyser, "media/banner.png")
+    assert errors == []
+    assert [line["DetectedText"] for line in results["text"]] == ["MAGPIE"]
+    [line] = results["text"]
+    box = line["Geometry"]["BoundingBox"]
+    assert box["Left"] < 0.1 and 0.1 < box["Top"] + box["Height"] <= 1.0
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
+def test_an_animation_is_analysed_by_its_first_frame_only(worker, fmt):
+    data = animated(fmt, ["FIRST", "SECOND", "THIRD"])
+    with Image.open(io.BytesIO(data)) as image:
+        assert getattr(image, "n_frames", 1) == 3  # really animated
+    analyser = LocalImageAnalyser(Blobs({"media/anim": data}), None, models=worker)
+    assert [line["DetectedText"] for line in analyser.text("media/anim")] == ["FIRST"]
+
+
+# --- each hostile image costs one image's budget, recorded, and the next one is analysed ---
+
+
+def test_a_thin_image_is_recorded_in_analysis_errors_by_the_step(local_env):
+    from chalicelib import backend
+    from chalicelib.analysis.steps import analyse_image
+
+    backend.blob_store().put("media/thin.png", png_of_shape(*THIN), "image/png")
+    result = analyse_image({"Key": "media/thin.png", "Url": "https://pbs.twimg.com/t.png"})
+    capabilities = {error["Capability"] for error in result["Errors"]}
+    assert capabilities == {"faces", "labels", "text", "moderation"}
+    assert all("3000x4" in error["Error"] for error in result["Errors"])
+    assert all(error["Image"] == "media/thin.png" for error in result["Errors"])
+
+
+def test_the_worker_runs_under_its_memory_limit(worker):
+    LocalImageAnalyser(Blobs({"k": png_bytes(banner("A", (200, 200)))}), None, models=worker).text(
+        "k"
+    )
+    limits = Path(f"/proc/{worker.pid}/limits").read_text()
+    [line] = [line for line in limits.splitlines() if line.startswith("Max address space")]
+    assert line.split()[3:5] == [str(MEMORY_LIMIT_BYTES)] * 2
+    assert worker.pid != os.getpid()
+
+
+def test_an_image_over_its_time_budget_is_an_error_and_the_worker_is_replaced(worker):
+    slow = png_bytes(banner("SLOW", (1600, 1600)))  # OCR takes seconds on 1600x1600
+    blobs = Blobs({"media/slow.png": slow, "media/next.png": png_bytes(banner("NEXT", (480, 200)))})
+    LocalImageAnalyser(blobs, None, models=worker).text("media/next.png")  # warm: started
+    analyser = LocalImageAnalyser(blobs, None, models=worker, budget=0.3)
+    starts = worker.starts
+    _, errors = analyse_all(analyser, "media/slow.png")
+    assert "ImageBudgetExceededError" in errors[0] and "faces exceeded" in errors[0], errors
+    # The budget is the image's: once spent, its other capabilities do not run at all.
+    assert len(errors) == 4 and all("ImageBudgetExceededError" in e for e in errors), errors
+    assert worker.pid is None  # killed; started again on demand
+    fresh = LocalImageAnalyser(blobs, None, models=worker)
+    assert [line["DetectedText"] for line in fresh.text("media/next.png")] == ["NEXT"]
+    assert worker.starts == starts + 1
+
+
+def test_a_worker_killed_mid_image_is_that_images_error_and_is_restarted(worker):
+    blobs = Blobs(
+        {
+            "media/victim.png": png_bytes(banner("VICTIM", (1600, 1600))),
+            "media/after.png": png_bytes(banner("AFTER", (480, 200))),
+        }
+    )
+    analyser = LocalImageAnalyser(blobs, None, models=worker)
+    analyser.text("media/after.png")  # the worker is up and warm
+    victim_pid = worker.pid
+
+    def kill_soon() -> None:
+        time.sleep(0.3)
+        os.kill(victim_pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_soon)
+    killer.start()
+    with pytest.raises(ImageBudgetExceededError, match="killed by SIGKILL"):
+        analyser.text("media/victim.png")
+    killer.join()
+    assert [line["DetectedText"] for line in analyser.text("media/after.png")] == ["AFTER"]
+    fresh = LocalImageAnalyser(blobs, None, models=worker)
+    assert [line["DetectedText"] for line in fresh.text("media/after.png")] == ["AFTER"]
+    assert worker.pid != victim_pid
