@@ -55,7 +55,8 @@ class Subscription:
 
     @classmethod
     def from_x(cls, item: dict[str, Any]) -> Subscription:
-        flt = item.get("filter") if isinstance(item.get("filter"), dict) else {}
+        raw_filter = item.get("filter")
+        flt = raw_filter if isinstance(raw_filter, dict) else {}
         return cls(
             subscription_id=str(item.get("subscription_id", "")),
             event_type=str(item.get("event_type", "")),
@@ -125,7 +126,10 @@ class XAdmin:
             "webhook_id": webhook_id,
         }
         data = self._call("POST", "/2/activity/subscriptions", json=body, user=True)
-        # The reference wraps the new subscription in `subscription`; the guide shows it bare.
+        # X documents three shapes: the reference wraps the new subscription in
+        # `subscription`, the quickstart shows it bare and, once, in a list.
+        if isinstance(data, list):
+            data = data[0] if data and isinstance(data[0], dict) else {}
         created = data.get("subscription") if isinstance(data.get("subscription"), dict) else data
         return Subscription.from_x(created)
 

@@ -184,19 +184,26 @@ def test_subscribe_creates_the_bots_x_activity_subscriptions_once(x_env, x, caps
             "meta": {"total_subscriptions": 1},
         },
     )
-    for index, event in enumerate(BOT_EVENTS[1:]):
-        x.post(
-            f"{API}/2/activity/subscriptions",
-            json={"data": {"subscription": subscription(f"19763255692528681{index}", event, BOT)}},
-        )
+    # the three shapes X documents for the answer: the reference's, and the quickstart's two
+    shapes = [
+        lambda sub: {"data": {"subscription": sub}},
+        lambda sub: {"data": sub},
+        lambda sub: {"data": [sub], "meta": {"total_subscriptions": 4}},
+    ]
+    for index, (event, shape) in enumerate(zip(BOT_EVENTS[1:], shapes, strict=True)):
+        sub = subscription(f"19763255692528681{index}", event, BOT)
+        x.post(f"{API}/2/activity/subscriptions", json=shape(sub))
 
     code, out, err = run(capsys, "subscribe")
 
     assert (code, err) == (0, "")
     assert f"account @XDevelopers (user id {BOT})" in out
     assert "post.mention.create: already subscribed" in out
-    for event in BOT_EVENTS[1:]:
-        assert f"{event} " in out and f"user_id={BOT} webhook={WEBHOOK} tag=magpie" in out
+    for index, event in enumerate(BOT_EVENTS[1:]):
+        assert (
+            f"activity         19763255692528681{index}   {event:<22} "
+            f"user_id={BOT} webhook={WEBHOOK} tag=magpie"
+        ) in out
     calls = x_calls(x)
     posts = [c.request for c in calls if c.request.method == "POST"]
     assert [json.loads(p.body) for p in posts] == [
