@@ -147,10 +147,25 @@ def _received(detail: dict[str, Any]) -> str:
     )
 
 
+# Entity types that are only a number ("two", "3rd", "5 kg", "10%", "$4"): spaCy's and
+# Comprehend's names. On every card they were noise; names, places and dates stay.
+NUMERIC_ENTITY_TYPES = frozenset({"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY"})
+
+
+def shown_entities(analysis: dict[str, Any]) -> list[str]:
+    """The entities worth showing: every type but the numeric ones, each text once."""
+    texts = (
+        str(e.get("Text"))
+        for e in analysis.get("TextEntities") or []
+        if e.get("Text") and str(e.get("Type", "")).upper() not in NUMERIC_ENTITY_TYPES
+    )
+    return list(dict.fromkeys(texts))
+
+
 def _analysed(detail: dict[str, Any]) -> str:
     analysis = detail.get("Analysis") or {}
     parts = [f"sentiment {analysis.get('TextSentiment')}"]
-    entities = [e.get("Text") for e in analysis.get("TextEntities") or []]
+    entities = shown_entities(analysis)
     if entities:
         parts.append("entities " + ", ".join(entities))
     for image in analysis.get("Images") or []:

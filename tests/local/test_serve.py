@@ -165,7 +165,7 @@ def test_serve_without_bot_id_fails_naming_the_variable(tmp_path):
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2
+    assert result.returncode == 3  # ConfigurationError.exit_code
     assert "TWITTER_BOT_USER_ID" in result.stderr
 
 
@@ -190,3 +190,66 @@ def test_chalice_local_answers_the_crc_with_the_environment_secret(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def stop(process: subprocess.Popen) -> tuple[str, str]:
+    process.terminate()
+    out, err = process.communicate(timeout=30)
+    return out.decode(), err.decode()
+
+
+def modes_under(home: Path) -> dict[str, int]:
+    return {
+        str(path.relative_to(home)): path.stat().st_mode & 0o777
+        for path in home.rglob("*")
+        if not path.is_symlink()
+    }
+
+
+@pytest.mark.slow
+def test_serve_keeps_magpie_home_private(tmp_path):
+    home, port = tmp_path / "home", free_port()
+    home.mkdir(mode=0o755)  # an existing, world-readable folder is tightened too
+    process = start_serve(home, port)
+    try:
+        url = f"http://127.0.0.1:{port}/twitter"
+        for name in ("mention-plain.json", "direct-message.json"):
+            assert post_signed(url, (SAMPLES / name).read_bytes(), SECRET)[0] == 200
+        wait_for_lake(home, ["MESSAGE_RECEIVED", "MESSAGE_RECEIVED", "TWEET_SENT", "TWEET_SENT"])
+    finally:
+        stop(process)
+    assert home.stat().st_mode & 0o777 == 0o700
+    modes = modes_under(home)
+    assert any(name.startswith("lake/") for name in modes)
+    assert any(name.startswith("outbox/") for name in modes)
+    loose = {
+        name: oct(mode)
+        for name, mode in modes.items()
+        if mode & 0o077 or mode != (0o700 if (home / name).is_dir() else 0o600)
+    }
+    assert loose == {}
+
+
+def poll_dashboard(port: int, times: int = 3) -> None:
+    for _ in range(times):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/summary", timeout=10) as r:
+            assert r.status == 200
+
+
+@pytest.mark.slow
+def test_serve_logs_no_line_per_request_by_default(tmp_path):
+    home, port = tmp_path / "home", free_port()
+    process = start_serve(home, port)
+    poll_dashboard(port)
+    out, err = stop(process)
+    assert "/api/summary" not in out + err
+
+
+@pytest.mark.slow
+def test_serve_verbose_logs_one_line_per_request(tmp_path):
+    home, port = tmp_path / "home", free_port()
+    process = start_serve(home, port, "-v")
+    poll_dashboard(port)
+    out, err = stop(process)
+    lines = [line for line in (out + err).splitlines() if "GET /api/summary 200" in line]
+    assert len(lines) == 3, out + err

@@ -13,14 +13,25 @@ const SENTIMENT_COLOURS = {
   MIXED: "#d49a1f",
   UNKNOWN: "#c3c8d2",
 };
-const PALETTE = [
-  "#3f6fd8", "#2e9d5b", "#d2483f", "#d49a1f", "#8e5bd0", "#1a9aa8",
-  "#e0708e", "#6b7385", "#a3b13c", "#b0653a", "#4c8fbd", "#7c3f58",
-];
+// One colour per detail-type, fixed: the same type has the same colour in every run, and
+// red is kept for failures (as it is for NEGATIVE in the sentiment chart).
+const TYPE_COLOURS = {
+  TWITTER_TWEETED: "#a7afbf",
+  TWITTER_DM_RECEIVED: "#8790a3",
+  TWITTER_FAVOURITED: "#c9ced8",
+  TWITTER_FOLLOWED: "#b7bdc9",
+  MESSAGE_RECEIVED: "#3f6fd8",
+  MESSAGE_ANALYSED: "#1a9aa8",
+  SEND_TWEET: "#8e5bd0",
+  TWEET_SENT: "#2e9d5b",
+  REPLY_SKIPPED: "#d49a1f",
+  TWEET_FAILED: "#d2483f",
+  MESSAGE_ANALYSIS_FAILED: "#9b2d4f",
+};
+// A type not in the map gets a colour from its name (stable), never from the order seen.
+const SPARE_COLOURS = ["#4c8fbd", "#a3b13c", "#b0653a", "#6b7385", "#e0708e", "#3d8f6f"];
 
 let lastSeq = 0;
-let lastSummarySeq = -1;
-const typeColours = {};
 
 // --- small DOM helpers -------------------------------------------------------------------
 
@@ -49,15 +60,37 @@ function mediaUrl(key) {
   return "/api/media?key=" + encodeURIComponent(key);
 }
 
-function shortTime(iso) {
-  return iso ? iso.replace("T", " ").replace("Z", "").slice(5) : "";
+// --- times: shown in the browser's zone, which the header names ---------------------------
+
+function zoneLabel() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+  const minutes = -new Date().getTimezoneOffset();
+  const sign = minutes >= 0 ? "+" : "-";
+  const hh = String(Math.floor(Math.abs(minutes) / 60)).padStart(2, "0");
+  const mm = String(Math.abs(minutes) % 60).padStart(2, "0");
+  return `times in ${zone} (UTC${sign}${hh}:${mm})`;
+}
+
+function localTime(iso, withDate = true) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const options = { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
+  if (withDate) Object.assign(options, { month: "short", day: "numeric" });
+  return date.toLocaleString([], options);
+}
+
+function axisLabel(iso, bucketMinutes) {
+  const date = new Date(iso);
+  if (bucketMinutes >= 1440) return date.toLocaleDateString([], { month: "short", day: "numeric" });
+  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
 }
 
 function colourForType(type) {
-  if (!(type in typeColours)) {
-    typeColours[type] = PALETTE[Object.keys(typeColours).length % PALETTE.length];
-  }
-  return typeColours[type];
+  if (type in TYPE_COLOURS) return TYPE_COLOURS[type];
+  let hash = 0;
+  for (const char of type) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return SPARE_COLOURS[hash % SPARE_COLOURS.length];
 }
 
 // --- the live feed -----------------------------------------------------------------------
@@ -68,7 +101,7 @@ function renderFeed(events) {
     const row = el(
       "li",
       { "data-seq": event.seq, "data-type": event["detail-type"] },
-      el("span", { class: "time" }, shortTime(event.time)),
+      el("span", { class: "time", title: event.time }, localTime(event.time)),
       el("span", { class: "type", css: { color: colourForType(event["detail-type"]) } },
         event["detail-type"]),
       " ",
@@ -86,31 +119,48 @@ function renderReply(reply) {
   const parts = [el("span", { class: "state" }, reply.Status)];
   if (reply.Text) parts.push(el("span", { class: "reply-text" }, reply.Text));
   if (reply.Reason) parts.push(el("span", { class: "reason" }, " (" + reply.Reason + ")"));
+  if (reply.Latency !== undefined && reply.Latency !== null) {
+    parts.push(el("span", { class: "latency" }, ` · ${reply.Latency} s after it arrived`));
+  }
   return el("div", { class: "reply", "data-status": reply.Status }, ...parts);
 }
 
 function renderThumbs(message) {
   const thumbs = el("div", { class: "thumbs" });
+  for (const key of message.Images) {
+    thumbs.append(el("img", { class: "received", src: mediaUrl(key), alt: "received photo " + key,
+                              title: "received photo" }));
+  }
   for (const key of message.Annotated) {
     thumbs.append(el("img", { class: "annotated", src: mediaUrl(key), alt: "annotated " + key,
-                              title: "annotated reply image" }));
-  }
-  if (message.Annotated.length === 0) {
-    for (const key of message.Images) {
-      thumbs.append(el("img", { src: mediaUrl(key), alt: key, title: "received image" }));
-    }
+                              title: "the reply's annotated photo" }));
   }
   return thumbs.children.length ? thumbs : null;
 }
 
+function renderRejected(message) {
+  if (!message.Rejected.length) return null;
+  return el("ul", { class: "rejected" }, ...message.Rejected.map((media) => el(
+    "li", { "data-reason": media.Reason },
+    el("span", { class: "reason-code" }, "photo refused: " + media.Reason),
+    " ", el("span", { class: "url" }, media.Url),
+  )));
+}
+
 function renderMessage(message) {
+  const sentiment = message.Sentiment
+    ? el("span", { class: "badge " + message.Sentiment, title: message.SentimentNote },
+      message.Sentiment + (message.SentimentNote ? " *" : ""))
+    : null;
   const meta = el(
     "div", { class: "meta" },
     el("span", { class: "author" }, message.Author ? "@" + message.Author : "(unknown author)"),
     el("span", {}, message.Kind === "DIRECT_MESSAGE" ? "DM" : "mention"),
-    el("span", {}, shortTime(message.Time)),
-    message.Sentiment ? el("span", { class: "badge " + message.Sentiment }, message.Sentiment) : null,
+    el("span", { class: "time", title: message.Time }, localTime(message.Time)),
+    sentiment,
     ...message.Alerts.map((kind) => el("span", { class: "badge alert" }, kind)),
+    message.Link ? el("a", { class: "link", href: message.Link, target: "_blank",
+                             rel: "noopener noreferrer" }, "open on X") : null,
   );
   return el(
     "li",
@@ -121,8 +171,10 @@ function renderMessage(message) {
     },
     meta,
     el("div", { class: "text" }, message.Text || ""),
+    message.Entities.length ? el("div", { class: "entities" }, "Entities: " + message.Entities.join(", ")) : null,
     message.People.length ? el("div", { class: "people" }, "Recognised: " + message.People.join(", ")) : null,
     renderThumbs(message),
+    renderRejected(message),
     renderReply(message.Reply),
   );
 }
@@ -140,13 +192,57 @@ function renderAlert(alert) {
     alert.Author ? "@" + alert.Author + " " : "",
     alert.Text ? "“" + alert.Text + "” " : "",
     alert.Reason ? "(" + alert.Reason + ") " : "",
-    el("span", { class: "time" }, shortTime(alert.Time)),
+    el("span", { class: "time", title: alert.Time }, localTime(alert.Time)),
   );
 }
 
-// --- charts: stacked bars per minute, drawn as SVG ----------------------------------------
+// --- the health strip --------------------------------------------------------------------
 
-function drawStackedBars(svgId, legendId, buckets, series, colourOf) {
+function chip(label, value, attrs) {
+  return el("span", Object.assign({ class: "chip" }, attrs || {}), el("b", {}, String(value)), " " + label);
+}
+
+function renderHealth(health, replies, alertCount) {
+  const webhook = health.Webhook;
+  document.getElementById("webhook-total").textContent = webhook.Total;
+  document.getElementById("webhook-statuses").replaceChildren(
+    ...Object.entries(webhook.ByStatus).map(([status, n]) =>
+      chip(status, n, { "data-status": status, class: "chip" + (Number(status) >= 400 ? " bad" : "") })));
+  document.getElementById("webhook-refusals").replaceChildren(
+    ...webhook.LatestRefusals.slice(0, 3).map((r) =>
+      el("li", {}, `${r.Status} ${r.Reason || ""} · ${localTime(r.Time, false)}`)));
+  document.getElementById("tile-webhook").dataset.bad = String(webhook.Refused > 0);
+
+  document.getElementById("backlog").textContent = health.Backlog;
+  const dead = health.DeadLetters.Count;
+  document.getElementById("dead-count").textContent = dead;
+  document.getElementById("tile-dead").dataset.bad = String(dead > 0);
+  document.getElementById("dead-hint").textContent =
+    dead > 0 ? "retry them: " + health.DeadLetters.RedriveHint : "none parked";
+
+  const errors = Object.entries(health.HandlerErrors);
+  document.getElementById("error-count").textContent =
+    errors.reduce((sum, [, e]) => sum + e.DeadLetters, 0);
+  document.getElementById("tile-errors").dataset.bad = String(errors.length > 0);
+  document.getElementById("handler-errors").replaceChildren(...errors.map(([target, e]) =>
+    el("li", { "data-target": target, title: e.LastError }, `${target}: ${e.DeadLetters} · ${e.LastError}`)));
+
+  document.getElementById("reply-outcomes").replaceChildren(
+    ...Object.entries(replies.Outcomes).map(([status, n]) => chip(status, n, { "data-status": status })));
+  document.getElementById("reply-reasons").replaceChildren(
+    ...Object.entries(replies.Reasons).map(([reason, n]) => el("li", {}, `${n} × ${reason}`)));
+  const latency = replies.Latency;
+  document.getElementById("latency-mean").textContent =
+    latency.Count ? `${latency.MeanSeconds} s` : "–";
+  document.getElementById("latency-detail").textContent = latency.Count
+    ? `mean of ${latency.Count}; p95 ${latency.P95Seconds} s (whole-second times)`
+    : "no reply sent yet";
+  document.getElementById("alert-count").textContent = alertCount;
+}
+
+// --- charts: stacked bars on a continuous time axis, drawn as SVG -------------------------
+
+function drawStackedBars(svgId, legendId, buckets, bucketMinutes, series, colourOf) {
   const chart = document.getElementById(svgId);
   const width = chart.clientWidth || 400;
   const height = chart.clientHeight || 160;
@@ -159,7 +255,7 @@ function drawStackedBars(svgId, legendId, buckets, series, colourOf) {
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const slot = plotW / Math.max(buckets.length, 1);
-  const barW = Math.max(2, Math.min(28, slot * 0.8));
+  const barW = Math.max(1, Math.min(28, slot * 0.8));
 
   chart.append(svg("line", { class: "axis", x1: pad.left, y1: pad.top + plotH,
                              x2: width - pad.right, y2: pad.top + plotH }));
@@ -169,6 +265,7 @@ function drawStackedBars(svgId, legendId, buckets, series, colourOf) {
     label.textContent = String(tick);
     chart.append(label);
   }
+  const every = Math.max(1, Math.ceil(buckets.length / 6));
   buckets.forEach((bucket, i) => {
     let y = pad.top + plotH;
     const x = pad.left + i * slot + (slot - barW) / 2;
@@ -180,19 +277,21 @@ function drawStackedBars(svgId, legendId, buckets, series, colourOf) {
       const rect = svg("rect", { x, y, width: barW, height: h, fill: colourOf(name),
                                  "data-series": name, "data-bucket": bucket });
       const title = svg("title", {});
-      title.textContent = `${bucket}: ${value} ${name}`;
+      title.textContent = `${localTime(bucket)}: ${value} ${name}`;
       rect.append(title);
       chart.append(rect);
     }
-    if (i === 0 || i === buckets.length - 1 || i % Math.ceil(buckets.length / 6) === 0) {
-      const label = svg("text", { x: x + barW / 2, y: height - 4, "text-anchor": "middle" });
-      label.textContent = bucket.slice(11, 16);
+    if (i % every === 0) {
+      const label = svg("text", { x: x + barW / 2, y: height - 4, "text-anchor": "middle",
+                                  class: "tick", "data-bucket": bucket });
+      label.textContent = axisLabel(bucket, bucketMinutes);
       chart.append(label);
     }
   });
   const legend = document.getElementById(legendId);
   legend.replaceChildren(...names.map((name) => el(
-    "span", {}, el("span", { class: "swatch", css: { background: colourOf(name) } }), name)));
+    "span", { "data-series": name },
+    el("span", { class: "swatch", css: { background: colourOf(name) } }), name)));
 }
 
 // --- polling -----------------------------------------------------------------------------
@@ -201,6 +300,37 @@ async function getJson(url) {
   const response = await fetch(url, { cache: "no-store" });
   if (!response.ok) throw new Error(url + " answered " + response.status);
   return response.json();
+}
+
+function summaryQuery() {
+  const params = new URLSearchParams();
+  const range = document.getElementById("range").value;
+  if (range) params.set("since", range);
+  for (const name of ["kind", "sentiment", "author"]) {
+    const value = document.getElementById(name).value.trim();
+    if (value) params.set(name, value);
+  }
+  return params.toString();
+}
+
+function renderSummary(summary) {
+  renderList("messages", "no-messages", summary.messages, renderMessage);
+  renderList("alerts", "no-alerts", summary.alerts, renderAlert);
+  renderHealth(summary.health, summary.replies, summary.alerts.length);
+  const { buckets, bucket_minutes: minutes, types, sentiment } = summary.series;
+  document.getElementById("bucket-width").textContent =
+    buckets.length ? `(bars of ${minutes} min)` : "";
+  drawStackedBars("chart-types", "legend-types", buckets, minutes, types, colourForType);
+  drawStackedBars("chart-sentiment", "legend-sentiment", buckets, minutes, sentiment,
+                  (name) => SENTIMENT_COLOURS[name] || "#999");
+  const totals = summary.totals;
+  const shown = totals.shown === totals.messages ? "" : ` (${totals.shown} in view)`;
+  document.getElementById("counts").textContent =
+    `${totals.events} events · ${totals.messages} messages${shown} · ${totals.alerts} alerts`;
+  const mode = document.getElementById("mode");
+  mode.dataset.mode = summary.mode;
+  mode.textContent = summary.mode === "live"
+    ? "posting replies to X (serve --live)" : "dry run: replies go to the outbox";
 }
 
 async function poll() {
@@ -212,20 +342,12 @@ async function poll() {
       renderFeed(page.events);
       lastSeq = page.last;
     } while (page.events.length >= 500);
-    if (lastSeq !== lastSummarySeq) {
-      const summary = await getJson("/api/summary");
-      renderList("messages", "no-messages", summary.messages, renderMessage);
-      renderList("alerts", "no-alerts", summary.alerts, renderAlert);
-      const { buckets, types, sentiment } = summary.series;
-      drawStackedBars("chart-types", "legend-types", buckets, types, colourForType);
-      drawStackedBars("chart-sentiment", "legend-sentiment", buckets, sentiment,
-                      (name) => SENTIMENT_COLOURS[name] || "#999");
-      document.getElementById("counts").textContent =
-        `${summary.last} events · ${summary.messages.length} messages · ${summary.alerts.length} alerts`;
-      lastSummarySeq = summary.last;
-    }
-    status.dataset.state = "live";
-    status.textContent = "live";
+    // Asked every time: webhook refusals and the backlog change without any new event.
+    const query = summaryQuery();
+    const summary = await getJson("/api/summary" + (query ? "?" + query : ""));
+    renderSummary(summary);
+    status.dataset.state = "connected";
+    status.textContent = "connected · updated " + localTime(new Date().toISOString(), false);
   } catch (error) {
     status.dataset.state = "error";
     status.textContent = "disconnected: " + error.message;
@@ -234,4 +356,6 @@ async function poll() {
   }
 }
 
+document.getElementById("zone").textContent = zoneLabel();
+document.getElementById("controls").addEventListener("submit", (event) => event.preventDefault());
 poll();

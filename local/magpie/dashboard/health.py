@@ -1,0 +1,99 @@
+"""Webhook calls by status, for the dashboard's health strip.
+
+Nothing else records a refused delivery: the ingress app answers 401 (bad signature), 400
+(a payload it cannot read) or 413 (too large) and nothing reaches the bus. So `magpie serve`
+wraps its WSGI front in `count_webhook_calls`, which counts every answer by status and keeps
+the last refusals with their reason (the `error` of the JSON answer, never the payload).
+The counts live in this process, from its start: what the CloudWatch metrics of API Gateway
+show on AWS (4XXError, 5XXError, Count).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+MAX_REFUSALS = 50  # the latest refused calls, with their reasons
+MAX_REASON_CHARS = 200
+
+
+class WebhookCalls:
+    """Counts of webhook answers by HTTP status, and the latest refusals."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_status: Counter[int] = Counter()
+        self._refusals: deque[dict[str, Any]] = deque(maxlen=MAX_REFUSALS)
+        self.since = time.time()
+
+    def record(self, status: int, reason: str | None = None, at: float | None = None) -> None:
+        with self._lock:
+            self._by_status[status] += 1
+            if status >= 400:
+                self._refusals.appendleft(
+                    {"Status": status, "Reason": reason or "", "Time": _iso(at or time.time())}
+                )
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            by_status = {str(status): n for status, n in sorted(self._by_status.items())}
+            refused = sum(n for status, n in self._by_status.items() if status >= 400)
+            return {
+                "Since": _iso(self.since),
+                "Total": sum(self._by_status.values()),
+                "Refused": refused,
+                "ByStatus": by_status,
+                "LatestRefusals": list(self._refusals),
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self._by_status.clear()
+            self._refusals.clear()
+            self.since = time.time()
+
+
+WEBHOOK_CALLS = WebhookCalls()  # one per process, as there is one server per process
+
+
+def count_webhook_calls(app: WsgiApp, calls: WebhookCalls = WEBHOOK_CALLS) -> WsgiApp:
+    """Wrap the server's WSGI front: every answer outside the dashboard is counted."""
+    from magpie.dashboard.api import wants
+
+    def counted(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if wants(environ.get("PATH_INFO", "")):
+            return app(environ, start_response)
+        seen: list[int] = []
+
+        def recording(status: str, headers: Any, exc_info: Any = None) -> Any:
+            seen.append(int(status.split(" ", 1)[0]))
+            return start_response(status, headers, exc_info)
+
+        body = list(app(environ, recording))
+        status = seen[0] if seen else 500
+        calls.record(status, _reason(b"".join(body)) if status >= 400 else None)
+        return body
+
+    return counted
+
+
+def _reason(body: bytes) -> str:
+    """The `error` of a JSON answer (what the ingress app says), cut short."""
+    try:
+        parsed = json.loads(body[:4096])
+    except ValueError:
+        return ""
+    message = parsed.get("error") or parsed.get("message") if isinstance(parsed, dict) else ""
+    return str(message or "")[:MAX_REASON_CHARS]
+
+
+def _iso(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
