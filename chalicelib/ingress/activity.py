@@ -113,16 +113,22 @@ def translate(payload: Any, bot_user_id: str) -> Translation:
     items = count_items(payload)
     if items > MAX_ITEMS_PER_DELIVERY:
         raise TooManyItems(f"delivery carries {items} items, limit {MAX_ITEMS_PER_DELIVERY}")
-    data = payload.get("data")
-    if isinstance(data, dict) and isinstance(data.get("event_type"), str):
+    data = _xaa_data(payload)
+    if data is not None:
         return _translate_xaa(data, bot_user_id)
     return _translate_aaa(payload, bot_user_id)
 
 
+def _xaa_data(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The `data` of an X Activity delivery; None for an Account Activity one."""
+    data = payload.get("data")
+    return data if isinstance(data, dict) and isinstance(data.get("event_type"), str) else None
+
+
 def count_items(payload: dict[str, Any]) -> int:
     """How many events a delivery fans out to, counted before any is built."""
-    data = payload.get("data")
-    if isinstance(data, dict) and "event_type" in data:
+    data = _xaa_data(payload)
+    if data is not None:
         dms = _obj(data.get("payload")).get("direct_message_events")
         return max(1, len(dms) if isinstance(dms, list) else 0)
     return sum(
@@ -138,6 +144,19 @@ def count_items(payload: dict[str, Any]) -> int:
 def _translate_aaa(payload: dict[str, Any], bot: str) -> Translation:
     result = Translation()
     for_user = _id(payload.get("for_user_id"))
+    _aaa_fan_out(payload, for_user, result)
+    foreign = f"delivery for another account ({for_user})" if for_user not in ("", bot) else ""
+    for item in _list(payload.get("tweet_create_events")):
+        tweet = _obj(item)
+        _collect(result, foreign or _message_from_tweet(tweet, payload, bot), tweet.get("id_str"))
+    users = _obj(payload.get("users"))
+    for item in _list(payload.get("direct_message_events")):
+        event = _obj(item)
+        _collect(result, foreign or _message_from_dm(event, users, bot), event.get("id"))
+    return result
+
+
+def _aaa_fan_out(payload: dict[str, Any], for_user: str, result: Translation) -> None:
     for key, value in payload.items():
         if key in _ENVELOPE_KEYS:
             continue
@@ -151,24 +170,6 @@ def _translate_aaa(payload: dict[str, Any], bot: str) -> Translation:
     if not result.raw:
         result.notes.append(f"delivery without events kept as {ACTIVITY}")
         result.raw.append(_raw(ACTIVITY, {"event_type": None, "payload": payload}))
-    foreign = bool(for_user) and for_user != bot
-    for item in _list(payload.get("tweet_create_events")):
-        tweet = _obj(item)
-        outcome = (
-            f"delivery for another account ({for_user})"
-            if foreign
-            else _message_from_tweet(tweet, payload, bot)
-        )
-        _collect(result, outcome, tweet.get("id_str"))
-    for item in _list(payload.get("direct_message_events")):
-        event = _obj(item)
-        outcome = (
-            f"delivery for another account ({for_user})"
-            if foreign
-            else _message_from_dm(event, _obj(payload.get("users")), bot)
-        )
-        _collect(result, outcome, event.get("id"))
-    return result
 
 
 def _aaa_item_event(key: str, item: Any, for_user: str) -> OutgoingEvent:
@@ -276,30 +277,23 @@ def _translate_xaa(data: dict[str, Any], bot: str) -> Translation:
     if detail_type == ACTIVITY:
         result.notes.append(f"kept X Activity event {event_type!r} as {ACTIVITY}")
     result.raw.append(_raw(detail_type, data))
-    payload = data.get("payload")
+    payload = _obj(data.get("payload"))
     filter_user = _id(_obj(data.get("filter")).get("user_id"))
-    foreign = f"delivery for another account ({filter_user})"
+    foreign = (
+        f"delivery for another account ({filter_user})" if filter_user not in ("", bot) else ""
+    )
     if event_type in _XAA_POSTS:
-        post = _obj(payload)
-        outcome = (
-            foreign
-            if filter_user and filter_user != bot
-            else _message_from_post(event_type, post, _obj(data.get("includes")), bot)
-        )
-        _collect(result, outcome, post.get("id"))
+        includes = _obj(data.get("includes"))
+        outcome = foreign or _message_from_post(event_type, payload, includes, bot)
+        _collect(result, outcome, payload.get("id"))
     elif event_type in _XAA_DMS:
-        users = _obj(_obj(payload).get("users"))
-        events = _list(_obj(payload).get("direct_message_events"))
+        events = _list(payload.get("direct_message_events"))
         if not events:
             result.skipped.append(("(no id)", f"{event_type} without direct_message_events"))
+        users = _obj(payload.get("users"))
         for item in events:
             event = _obj(item)
-            outcome = (
-                foreign
-                if filter_user and filter_user != bot
-                else _message_from_dm(event, users, bot)
-            )
-            _collect(result, outcome, event.get("id"))
+            _collect(result, foreign or _message_from_dm(event, users, bot), event.get("id"))
     return result
 
 
