@@ -76,11 +76,11 @@ class Subscription:
 class XAdmin:
     """The X API v2 calls behind `magpie x`. Each returns X's `data`, or raises an `XError`."""
 
-    def __init__(self, keys: Any, *, timeout: float = 10.0, base_url: str | None = None) -> None:
+    def __init__(self, keys: Any, *, timeout: float = 10.0) -> None:
         from chalicelib.egress.x_client import _TimeoutSession
 
         self._keys = keys
-        self._session = _TimeoutSession(timeout, base_url)
+        self._session = _TimeoutSession(timeout)
         self._bearer: str | None = None
 
     # --- webhooks ------------------------------------------------------------------
@@ -178,7 +178,8 @@ class XAdmin:
             response = self._session.request(
                 method, API + path, json=json, params=params, auth=auth, headers=headers
             )
-        body = _json_body(response)
+        # X documents 204 (no body) as a possible answer to a DELETE.
+        body = _json_body(response) if response.content else {}
         if whole:
             return body if isinstance(body, dict) else {}
         data = body.get("data") if isinstance(body, dict) else None
@@ -258,7 +259,8 @@ def webhooks_check(admin: XAdmin, args: argparse.Namespace) -> None:
 
 
 def webhooks_delete(admin: XAdmin, args: argparse.Namespace) -> None:
-    deleted = admin.delete_webhook(args.webhook_id).get("deleted")
+    # A 2xx without a `deleted` flag (X's 204) is a deletion too.
+    deleted = admin.delete_webhook(args.webhook_id).get("deleted", True)
     print(f"webhook {args.webhook_id}: deleted={_flag(deleted)}")
 
 
@@ -304,7 +306,7 @@ def unsubscribe(admin: XAdmin, args: argparse.Namespace) -> None:
             if s.user_id == user and (not args.webhook or s.webhook_id == args.webhook)
         ]
         for sub in mine:
-            deleted = admin.delete_activity_subscription(sub.subscription_id).get("deleted")
+            deleted = admin.delete_activity_subscription(sub.subscription_id).get("deleted", True)
             print(
                 f"{ACTIVITY:<16} {sub.subscription_id} {sub.event_type}: deleted={_flag(deleted)}"
             )

@@ -153,6 +153,15 @@ def test_webhooks_list_check_and_delete(x_env, x, capsys):
     ]
 
 
+def test_a_delete_answered_204_without_a_body_is_done(x_env, x, capsys):
+    x.delete(f"{API}/2/webhooks/{WEBHOOK}", status=204)
+
+    code, out, err = run(capsys, "webhooks", "delete", WEBHOOK)
+
+    assert (code, err) == (0, "")
+    assert f"webhook {WEBHOOK}: deleted=yes" in out
+
+
 def test_a_webhook_that_fails_the_crc_says_so_and_fails(x_env, x, capsys):
     x.put(f"{API}/2/webhooks/{WEBHOOK}", json={"data": {"valid": False}})
 
