@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import io
 import re
+import shlex
 import socket
 import subprocess
 from importlib import metadata
@@ -12,7 +12,6 @@ from importlib import metadata
 import pytest
 from magpie.cli import build_parser, main
 from magpie.client import DEFAULT_PORT
-from magpie.demo import run_demo
 
 from chalicelib import backend
 from chalicelib.errors import EXIT_CODES, InputError, NotFoundError, UnavailableError
@@ -23,17 +22,33 @@ KNOWN = ROOT / "examples" / "known-faces" / "eileen-collins.jpg"
 
 
 @pytest.mark.slow
-def test_demo_runs_every_sample_and_reports_what_each_produced(tmp_path, monkeypatch):
+def test_demo_runs_every_sample_and_reports_what_each_produced(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("TWITTER_API_SECRET", raising=False)
-    out = io.StringIO()
-    assert run_demo(tmp_path / "demo", out=out) == 0
-    text = out.getvalue()
+    monkeypatch.chdir(tmp_path)  # `magpie demo` as typed: its home is ./.magpie/demo
+    assert main(["demo"]) == 0
+    text = capsys.readouterr().out
     for sample in sorted((ROOT / "examples" / "webhooks").glob("*.json")):
         assert f"== {sample.name}: HTTP 200" in text
     assert "known: Eileen Collins" in text
     assert "media rejected (host_not_allowed)" in text  # DM media needs OAuth: not fetched
     assert "ALERT [NEGATIVE_MESSAGE] @sample_user_ana" in text
     assert "0 dead letters" in text
+    assert "entities two" not in text  # a bare number is not worth listing
+
+    # The demo's last lines say how to read its data; typed as printed, they see it.
+    stats_line = next(line for line in text.splitlines() if line.strip().endswith(" stats"))
+    argv = shlex.split(stats_line)
+    assert argv[0] == "magpie"
+    monkeypatch.delenv("MAGPIE_HOME", raising=False)  # as in a fresh shell
+    assert main(argv[1:]) == 0
+    counts = {
+        row.split()[0]: int(row.split()[1]) for row in capsys.readouterr().out.splitlines()[2:-1]
+    }
+    received = text.count("   MESSAGE_RECEIVED ")  # one line per message the demo printed
+    assert received >= 6 and counts["MESSAGE_RECEIVED"] == counts["TWEET_SENT"] == received
+    ledger_line = next(line for line in text.splitlines() if line.strip().endswith(" ledger"))
+    assert main(shlex.split(ledger_line)[1:]) == 0
+    assert f"messages: {received} ({received} sent)" in capsys.readouterr().out
     backend.reset()
 
 
