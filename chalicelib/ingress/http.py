@@ -11,7 +11,7 @@ from typing import Any
 
 from chalicelib.bus import PublishError
 from chalicelib.config import ConfigError
-from chalicelib.idempotency import IdempotencyInProgress
+from chalicelib.idempotency import IdempotencyInProgress, IdempotencyUnavailable
 from chalicelib.ingress import signature, webhook
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def delivery_answer(raw_body: bytes, signature_header: str | None) -> Answer:
         return 401, {"error": "invalid signature"}
     except webhook.InvalidPayload as exc:
         return 400, {"error": str(exc)}
-    except (PublishError, ConfigError, IdempotencyInProgress) as exc:
+    except (PublishError, ConfigError, IdempotencyInProgress, IdempotencyUnavailable) as exc:
         # Not acknowledged: X retries the delivery later.
         logger.error("could not accept delivery: %s", exc)
         return 503, {"error": "temporarily unable to accept the delivery"}
