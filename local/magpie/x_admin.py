@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib.errors import ConfigurationError, InputError, MagpieError
 
@@ -37,6 +38,7 @@ BOT_EVENTS = ("post.mention.create", "post.reply.create", "post.quote.create", "
 TAG = "magpie"
 _ID = re.compile(r"^[0-9]{1,19}$")
 _PAGE = 1000  # the largest page X serves for the subscription list
+_MAX_URL = 200  # X's limit on a webhook URL
 
 
 class XAdminError(InputError):
@@ -86,7 +88,7 @@ class XAdmin:
     # --- webhooks ------------------------------------------------------------------
 
     def add_webhook(self, url: str) -> dict[str, Any]:
-        return self._call("POST", "/2/webhooks", json={"url": url})
+        return self._call("POST", "/2/webhooks", json={"url": _webhook_url(url)})
 
     def webhooks(self) -> list[dict[str, Any]]:
         return _list(self._call("GET", "/2/webhooks"))
@@ -437,6 +439,17 @@ def _webhook(admin: XAdmin, webhook_id: str | None) -> str:
             "add one with `magpie x webhooks add URL`"
         )
     return str(hooks[0].get("id"))
+
+
+def _webhook_url(url: str) -> str:
+    """X takes a public https URL of at most 200 characters, without a port."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or parts.port or len(url) > _MAX_URL:
+        raise XAdminError(
+            f"the webhook URL must be https, without a port, at most {_MAX_URL} characters: "
+            f"{url[:80]!r}"
+        )
+    return url
 
 
 def _id(value: str, what: str) -> str:

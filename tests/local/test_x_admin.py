@@ -172,6 +172,23 @@ def test_a_webhook_that_fails_the_crc_says_so_and_fails(x_env, x, capsys):
     assert err.count("\n") == 1 and "failed the CRC" in err
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://yourdomain.com/webhooks/twitter",
+        "https://yourdomain.com:5000/webhook",
+        "https://yourdomain.com/" + "a" * 200,
+        "yourdomain.com/webhooks",
+    ],
+)
+def test_a_webhook_url_x_would_refuse_is_refused_here(x_env, capsys, url):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as x:
+        code, _, err = run(capsys, "webhooks", "add", url)
+        assert not x.calls
+
+    assert code == 2 and "the webhook URL must be https, without a port" in err
+
+
 def test_a_malformed_webhook_id_is_refused_before_calling_x(x_env, capsys):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as x:
         code, _, err = run(capsys, "webhooks", "delete", "../2/users")
