@@ -10,16 +10,15 @@ from __future__ import annotations
 import io
 import os
 import signal
-import struct
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
+from bench.hostile_images import png_of_shape
 from chalicelib.analysis.local_image import (
     InvalidImageError,
     LocalImageAnalyser,
@@ -35,30 +34,6 @@ from chalicelib.analysis.model_worker import (
 from tests.analysis.images import png_bytes, png_header_only, text_font
 
 pytestmark = pytest.mark.slow
-
-
-def png_of_shape(width: int, height: int) -> bytes:
-    """A real, fully decodable 1-bit white PNG of any size, written row by row: Pillow
-    would need the whole image in memory to write a 1x39,000,000 one."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        body = kind + payload
-        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
-
-    row = b"\x00" + b"\xff" * ((width + 7) // 8)  # filter byte, then white pixels
-    squeeze = zlib.compressobj(9)
-    rows_per_block = max(1, 1_000_000 // len(row))
-    data = bytearray()
-    for start in range(0, height, rows_per_block):
-        data += squeeze.compress(row * min(rows_per_block, height - start))
-    data += squeeze.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", bytes(data))
-        + chunk(b"IEND", b"")
-    )
 
 
 def banner(text: str, size: tuple[int, int]) -> Image.Image:
