@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import InputError
-from chalicelib.events import ContractError, MessageReceived
+from chalicelib.events import ContractError, MessageReceived, OutgoingEvent
 from chalicelib.ingress import signature
 from chalicelib.ingress.activity import TooManyItems, UnsupportedPayload, translate
 from chalicelib.ingress.text import may_hold_surrogates, repair_all_surrogates
@@ -26,6 +26,12 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 64
+# EventBridge's limit per entry, held on both backends: an item over it would fail every
+# PutEvents (503, retried by X forever) on AWS, so it is refused here as over the limits.
+MAX_EVENT_BYTES = 256 * 1024
+# JSON escapes can triple a text's size (a 4-byte emoji becomes a 12-byte surrogate pair);
+# a body under this cannot hold an item over MAX_EVENT_BYTES, so its items are not measured.
+_BODY_NEEDING_SIZE_CHECK = MAX_EVENT_BYTES // 3
 
 
 class PayloadTooLarge(InputError):
@@ -84,6 +90,8 @@ def accept_delivery(
     except (UnsupportedPayload, InvalidTimestamp) as exc:
         raise InvalidPayload(str(exc)) from exc
     _check_contract(translation.messages)
+    if len(raw_body) > _BODY_NEEDING_SIZE_CHECK:
+        _check_event_sizes(translation.raw)
     for note in translation.notes:
         logger.info("delivery note: %s", note)
     for item_id, reason in translation.skipped:
@@ -96,6 +104,19 @@ def accept_delivery(
         duplicates=duplicates,
         skipped=len(translation.skipped),
     )
+
+
+def _check_event_sizes(events: list[OutgoingEvent]) -> None:
+    for event in events:
+        detail = json.dumps(event.detail, separators=(",", ":"))
+        size = len(detail.encode()) + len(event.source) + len(event.detail_type)
+        if size > MAX_EVENT_BYTES:
+            logger.warning(
+                "refused delivery (413): one %s item is %d bytes", event.detail_type, size
+            )
+            raise PayloadTooLarge(
+                f"one {event.detail_type} item is {size} bytes, limit {MAX_EVENT_BYTES}"
+            )
 
 
 def _check_contract(messages: list[MessageReceived]) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib.events import MENTION, MessageReceived, TwitterIds
 from chalicelib.ingress.activity import MAX_ITEMS_PER_DELIVERY
-from chalicelib.ingress.webhook import EmptyMessageId, message_key
+from chalicelib.ingress.webhook import MAX_EVENT_BYTES, EmptyMessageId, message_key
 from tests.conftest import BOT_ID, load_sample
 from tests.ingress.conftest import detail_types, details
 from tests.ingress.xdocs import XAA_USER, aaa, xaa
@@ -309,3 +309,14 @@ def test_a_delivery_at_the_fan_out_bound_is_accepted(webhook_for):
     webhook = webhook_for(likes["for_user_id"])
     assert webhook.post(likes).status_code == 200
     assert len(webhook.published()) == MAX_ITEMS_PER_DELIVERY
+
+
+def test_an_item_over_eventbridges_entry_limit_is_413_not_a_retry_loop(webhook_for, caplog):
+    delivery = load_sample("mention-plain.json")
+    delivery["tweet_create_events"][0]["text"] = "@acme_helper_bot " + "x" * MAX_EVENT_BYTES
+    webhook = webhook_for(BOT_ID)
+    with caplog.at_level(logging.WARNING, logger="chalicelib.ingress.webhook"):
+        response = webhook.post(delivery)
+    assert response.status_code == 413
+    assert "refused delivery (413): one TWITTER_TWEETED item" in caplog.text
+    assert webhook.published() == []
