@@ -19,11 +19,18 @@ CDK_PATH := PATH="$(CURDIR)/$(BIN):$$PATH"
 CDK_OFFLINE := AWS_DEFAULT_REGION=us-east-1 CDK_DEFAULT_ACCOUNT=123456789012 \
 	CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=true
 
+# LocalStack 4.14 runs on Python 3.13 only: python3.13 on PATH, else pyenv's 3.13.
+PYTHON313 ?= $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13; \
+	do "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && echo "$$p" && break; done)
+LOCALSTACK_VENV := .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed
+LOCALSTACK_EXT := $(LOCALSTACK_VENV)/.extension
+
 # The dashboard's browser test drives Debian's Chromium through its chromedriver.
 CHROMEDRIVER := /usr/bin/chromedriver
 
 .PHONY: demo test test-fast lint typecheck format clean eval-sentiment synth synth-lite bootstrap deploy \
-	bench bench-quick loadtest audit
+	bench bench-quick loadtest audit e2e-aws
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,7 +53,7 @@ demo: $(STAMP)
 	$(BIN)/magpie demo
 
 ## Lint, then the whole test suite (slow tests included, as CI runs it).
-test: $(STAMP) $(CDK) $(CHROMEDRIVER) lint typecheck audit
+test: $(STAMP) $(CDK) $(CHROMEDRIVER) lint typecheck audit e2e-aws
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 ## The suite without the slow tests, for a quick local loop.
@@ -65,6 +72,23 @@ bench-quick: $(STAMP)
 ## Local sentiment: 5-fold CV macro recall, accuracy, per-class recall, latency per post.
 eval-sentiment: $(STAMP)
 	$(BIN)/python scripts/eval_sentiment.py
+
+## The synthesized stack deployed into LocalStack (loopback only, its own Python 3.13
+## virtualenv, functions run as host processes by e2e/localstack_ext) and driven as X would.
+e2e-aws: $(STAMP) $(CDK) $(LOCALSTACK_EXT) synth
+	MAGPIE_LOCALSTACK_PYTHON=$(CURDIR)/$(LOCALSTACK_VENV)/bin/python $(BIN)/pytest -p no:cacheprovider e2e
+
+$(LOCALSTACK_STAMP): e2e/requirements-localstack.txt
+	@test -n "$(PYTHON313)" || { echo "e2e-aws: LocalStack 4.14 needs Python 3.13; no python3.13 \
+	on PATH nor under pyenv (install one, or set PYTHON313=/path/to/python3.13)" >&2; exit 1; }
+	test -x $(LOCALSTACK_VENV)/bin/python || $(PYTHON313) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet -r e2e/requirements-localstack.txt
+	touch $(LOCALSTACK_STAMP)
+
+$(LOCALSTACK_EXT): $(LOCALSTACK_STAMP) e2e/localstack_ext/pyproject.toml \
+		$(wildcard e2e/localstack_ext/magpie_localstack/*.py)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall e2e/localstack_ext
+	touch $(LOCALSTACK_EXT)
 
 ## Synthesize the whole stack offline into infra/cdk.out (cdk-nag or template findings fail it).
 synth: $(STAMP) $(CDK)

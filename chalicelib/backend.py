@@ -207,7 +207,9 @@ def poster() -> Poster:
     credentials = XCredentials(
         keys.api_key, keys.api_secret, keys.access_token, keys.access_token_secret
     )
-    return XPoster(XClient(credentials, timeout=config.http_timeout_seconds))
+    return XPoster(
+        XClient(credentials, timeout=config.http_timeout_seconds, base_url=config.x_api_base_url)
+    )
 
 
 @_cached

@@ -122,6 +122,12 @@ class Settings:
         """Locally, replies go to the dry-run outbox unless this is set (magpie serve --live)."""
         return self._bool("MAGPIE_LIVE", False)
 
+    @property
+    def x_api_base_url(self) -> str | None:
+        """Another host for X's API (scheme and host), e.g. a stub X in an emulator run;
+        unset, egress calls X itself."""
+        return self._get("X_API_BASE_URL")
+
     # --- AWS resources ----------------------------------------------------------------
 
     @property

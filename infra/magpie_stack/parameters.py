@@ -6,6 +6,13 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 
+# The variable each AI port's provider is read from -> (its parameter, the paid provider).
+PROVIDER_PARAMETERS = {
+    "TEXT_PROVIDER": ("TextProvider", "comprehend"),
+    "IMAGE_PROVIDER": ("ImageProvider", "rekognition"),
+    "CONVERSATION_PROVIDER": ("ConversationProvider", "lex"),
+}
+
 
 @dataclass(frozen=True)
 class Parameters:
@@ -13,9 +20,11 @@ class Parameters:
     bot_user_id: cdk.CfnParameter
     secret_name: cdk.CfnParameter
     webhook_url: cdk.CfnParameter
+    x_api_base_url: cdk.CfnParameter
     # full only (declare_parameters)
     collection_id: cdk.CfnParameter | None = None
     has_collection: cdk.CfnCondition | None = None
+    providers: dict[str, cdk.CfnParameter] | None = None
 
 
 def declare_parameters(stack: cdk.Stack, *, lite: bool) -> Parameters:
@@ -52,11 +61,45 @@ def declare_parameters(stack: cdk.Stack, *, lite: bool) -> Parameters:
         no_echo=True,
         description="Optional Slack-compatible webhook that alerts are forwarded to",
     )
+    x_api_base_url = cdk.CfnParameter(
+        stack,
+        "XApiBaseUrl",
+        type="String",
+        default="",
+        allowed_pattern=r"^(https?://[^\s/]+)?$",
+        constraint_description="empty, or a scheme and host without a path",
+        description="Optional other host for X's API (an emulator run's stub X); empty: X",
+    )
     # lite matches faces against its own gallery, not a collection
     collection_id, has_collection = (None, None) if lite else _rekognition_collection(stack)
     return Parameters(
-        alert_email, bot_user_id, secret_name, webhook_url, collection_id, has_collection
+        alert_email,
+        bot_user_id,
+        secret_name,
+        webhook_url,
+        x_api_base_url,
+        collection_id,
+        has_collection,
+        providers=None if lite else _providers(stack),
     )
+
+
+def _providers(stack: cdk.Stack) -> dict[str, cdk.CfnParameter]:
+    """Which provider answers each AI port (full only; lite runs the local models in its
+    container-image functions). `local` needs the local models beside the function's code,
+    which a zip function does not have on AWS: it is for an emulator whose functions run in
+    the project's own interpreter, where Comprehend, Rekognition and Lex do not exist."""
+    return {
+        variable: cdk.CfnParameter(
+            stack,
+            name,
+            type="String",
+            default=paid,
+            allowed_values=[paid, "local"],
+            description=f"{variable}: {paid} (default) or local (an emulator run only)",
+        )
+        for variable, (name, paid) in PROVIDER_PARAMETERS.items()
+    }
 
 
 def _rekognition_collection(stack: cdk.Stack) -> tuple[cdk.CfnParameter, cdk.CfnCondition]:
@@ -75,3 +118,11 @@ def _rekognition_collection(stack: cdk.Stack) -> tuple[cdk.CfnParameter, cdk.Cfn
         expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(collection_id.value_as_string, "")),
     )
     return collection_id, has_collection
+
+
+def provider_environment(params: Parameters, variable: str) -> dict[str, str]:
+    """{variable: the provider parameter's value} in full; nothing in lite (its functions
+    name their provider themselves)."""
+    if params.providers is None:
+        return {}
+    return {variable: params.providers[variable].value_as_string}

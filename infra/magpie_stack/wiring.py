@@ -24,6 +24,7 @@ from magpie_stack.budget import STEP_TIMEOUT_SECONDS
 from magpie_stack.chalice_apps import ChaliceApp
 from magpie_stack.lex import LexBot
 from magpie_stack.lite import FACE_GALLERY_KEY, LITE_FUNCTIONS, LITE_RESPONDER_ENVIRONMENT
+from magpie_stack.parameters import provider_environment
 
 if TYPE_CHECKING:
     from magpie_stack.stack import MagpieStack
@@ -112,13 +113,14 @@ def full_analysis(stack: MagpieStack) -> None:
     """analyse_text calls Comprehend; analyse_image reads the media and calls Rekognition,
     searching faces only in the configured collection."""
     app = stack.apps["core"]
-    app.set_environment("analyse_text", {})
+    app.set_environment("analyse_text", provider_environment(stack.params, "TEXT_PROVIDER"))
     allow(app, "analyse_text", COMPREHEND_ACTIONS, ["*"])
     app.set_environment(
         "analyse_image",
         {
             "MEDIA_BUCKET": stack.media.bucket_name,
             "REKOGNITION_COLLECTION_ID": _collection_id(stack),
+            **provider_environment(stack.params, "IMAGE_PROVIDER"),
         },
     )
     allow(app, "analyse_image", ["s3:GetObject"], [media_objects(stack)])
@@ -229,6 +231,7 @@ def responders(stack: MagpieStack, lex: LexBot | None) -> None:
                 "LEX_BOT_ID": lex.bot_id,
                 "LEX_BOT_ALIAS_ID": lex.alias_id,
                 "LEX_LOCALE_ID": lex.locales[0],
+                **provider_environment(stack.params, "CONVERSATION_PROVIDER"),
             },
         )
         allow(app, "text_responder", ["lex:RecognizeText"], [lex.alias_arn])
@@ -253,6 +256,7 @@ def egress(stack: MagpieStack) -> None:
             "TWITTER_BOT_USER_ID": stack.params.bot_user_id.value_as_string,
             "MEDIA_BUCKET": stack.media.bucket_name,
             "ALERT_TOPIC_ARN": stack.topic.topic_arn,
+            "X_API_BASE_URL": stack.params.x_api_base_url.value_as_string,
         },
     )
     allow(app, "send_tweet", TABLE_ACTIONS, [stack.idempotency.table_arn])

@@ -6,10 +6,11 @@ literal value as `value:<value>`.
 
 EXPECTED_ENVIRONMENT = {
     "download_media": {"MEDIA_BUCKET": "MediaBucketName"},
-    "analyse_text": {},
+    "analyse_text": {"TEXT_PROVIDER": "param:TextProvider"},
     "analyse_image": {
         "MEDIA_BUCKET": "MediaBucketName",
         "REKOGNITION_COLLECTION_ID": "param:RekognitionCollectionId",
+        "IMAGE_PROVIDER": "param:ImageProvider",
     },
     "publish_analysis": {"EVENT_BUS_NAME": "EventBusName"},
     "publish_analysis_failed": {
@@ -33,6 +34,7 @@ EXPECTED_ENVIRONMENT = {
         "LEX_BOT_ID": "LexBotId",
         "LEX_BOT_ALIAS_ID": "LexBotAliasId",
         "LEX_LOCALE_ID": "LexLocaleId",
+        "CONVERSATION_PROVIDER": "param:ConversationProvider",
     },
     "image_responder": {"EVENT_BUS_NAME": "EventBusName", "MEDIA_BUCKET": "MediaBucketName"},
     "send_tweet": {
@@ -42,6 +44,7 @@ EXPECTED_ENVIRONMENT = {
         "TWITTER_BOT_USER_ID": "param:TwitterBotUserId",
         "MEDIA_BUCKET": "MediaBucketName",
         "ALERT_TOPIC_ARN": "AlertTopicArn",
+        "X_API_BASE_URL": "param:XApiBaseUrl",
     },
 }
 

@@ -1,0 +1,1 @@
+"""Magpie's LocalStack extension (see plugins.py for what it plugs in)."""

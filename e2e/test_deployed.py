@@ -1,0 +1,199 @@
+"""MagpieStack as deployed into LocalStack, driven from outside as X would drive it.
+
+Each test sends what X sends (the CRC challenge, signed webhook deliveries from
+examples/webhooks) to the deployed API Gateway URL, then reads what the deployed system did:
+the events on its bus, the posts the stub X received, the lake's objects, the alert topic.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from conftest import BOT_USER_ID, X_KEYS, Deployed
+
+from chalicelib.ingress.signature import SIGNATURE_HEADER, sign
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "webhooks"
+
+
+def delivery(name: str, tweet_id: str | None = None, text: str | None = None) -> bytes:
+    """An example delivery, with a tweet id and text of this test's own when given."""
+    body = json.loads((EXAMPLES / name).read_text())
+    assert body["for_user_id"] == BOT_USER_ID
+    tweet = body["tweet_create_events"][0]
+    if tweet_id:
+        tweet["id"], tweet["id_str"] = int(tweet_id), tweet_id
+    if text:
+        tweet["text"] = text
+        tweet["display_text_range"] = [0, len(text)]
+    return json.dumps(body).encode()
+
+
+def post(deployed: Deployed, body: bytes) -> requests.Response:
+    signature = sign(X_KEYS["ApiSecret"], body)
+    return requests.post(
+        deployed.webhook_path,
+        data=body,
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature},
+        timeout=30,
+    )
+
+
+def tweet_id_of(body: bytes) -> str:
+    return json.loads(body)["tweet_create_events"][0]["id_str"]
+
+
+def received(deployed: Deployed, tweet_id: str) -> dict[str, Any]:
+    return deployed.wait_for_event(
+        lambda e: (
+            e["detail-type"] == "MESSAGE_RECEIVED"
+            and e["detail"]["Twitter"].get("TweetId") == tweet_id
+        )
+    )
+
+
+def event_of(deployed: Deployed, detail_type: str, message_id: str) -> dict[str, Any]:
+    return deployed.wait_for_event(
+        lambda e: e["detail-type"] == detail_type and e["detail"].get("MessageId") == message_id
+    )
+
+
+def replies_to(deployed: Deployed, tweet_id: str) -> list[dict[str, Any]]:
+    return [
+        p for p in deployed.x.posts() if p.get("reply", {}).get("in_reply_to_tweet_id") == tweet_id
+    ]
+
+
+def test_crc_challenge_is_answered_with_the_apps_secret(deployed: Deployed) -> None:
+    answer = requests.get(deployed.webhook_path, params={"crc_token": "e2e-challenge"}, timeout=30)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"response_token": sign(X_KEYS["ApiSecret"], b"e2e-challenge")}
+
+
+def test_an_unsigned_delivery_is_refused(deployed: Deployed) -> None:
+    body = delivery("mention-plain.json", tweet_id="2077393608889140001")
+    answer = requests.post(deployed.webhook_path, data=body, timeout=30)
+
+    assert answer.status_code in (400, 401, 403), answer.text
+
+
+def test_a_mention_is_analysed_answered_on_x_and_reported(deployed: Deployed) -> None:
+    body = delivery("mention-plain.json", tweet_id="2077393608889140002")
+    tweet_id = tweet_id_of(body)
+
+    answer = post(deployed, body)
+
+    assert answer.status_code == 200, answer.text
+    message_id = received(deployed, tweet_id)["detail"]["MessageId"]
+    analysed = event_of(deployed, "MESSAGE_ANALYSED", message_id)
+    assert analysed["detail"]["Analysis"]["TextSentiment"] in {"POSITIVE", "NEUTRAL", "MIXED"}
+    send = event_of(deployed, "SEND_TWEET", message_id)
+    sent = event_of(deployed, "TWEET_SENT", message_id)
+    [reply] = replies_to(deployed, tweet_id)
+    assert reply["text"] == send["detail"]["Text"]
+    assert sent["detail"]["MessageId"] == message_id
+    [request] = [r for r in deployed.x.requests if r.path == "/2/tweets"][-1:]
+    assert request.headers["Authorization"].startswith("OAuth ")  # signed as X requires
+
+
+def test_analysed_messages_reach_the_lake(deployed: Deployed) -> None:
+    body = delivery("mention-plain.json", tweet_id="2077393608889140003")
+    assert post(deployed, body).status_code == 200
+    message_id = received(deployed, tweet_id_of(body))["detail"]["MessageId"]
+    event_of(deployed, "MESSAGE_ANALYSED", message_id)
+    s3 = deployed.client("s3")
+    bucket = deployed.outputs["DataLakeBucketName"]
+
+    deadline, found = time.monotonic() + 60, []
+    while not found and time.monotonic() < deadline:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        bodies = [s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode() for k in keys]
+        found = [b for b in bodies if message_id in b]
+        time.sleep(1)
+
+    assert found, f"no lake object names {message_id}"
+
+
+def test_a_negative_message_alerts_on_the_topic(deployed: Deployed) -> None:
+    body = delivery(
+        "mention-negative.json",
+        tweet_id="2077393608889140004",
+        text="@acme_helper_bot this is awful, terrible and broken. I hate it, worst ever.",
+    )
+    assert post(deployed, body).status_code == 200
+    author = json.loads(body)["tweet_create_events"][0]["user"]["screen_name"]
+
+    alert = deployed.wait_for_alert(lambda text: "NEGATIVE" in text and author in text)
+
+    assert "2077393608889140004" in alert
+
+
+def test_a_duplicate_delivery_is_answered_once(deployed: Deployed) -> None:
+    body = delivery("mention-plain.json", tweet_id="2077393608889140005")
+    tweet_id = tweet_id_of(body)
+    assert post(deployed, body).status_code == 200
+    message_id = received(deployed, tweet_id)["detail"]["MessageId"]
+    event_of(deployed, "TWEET_SENT", message_id)
+
+    again = post(deployed, body)
+    # A later message through the whole path: the duplicate had as long to be answered.
+    later = delivery("mention-plain.json", tweet_id="2077393608889140006")
+    assert post(deployed, later).status_code == 200
+    event_of(deployed, "TWEET_SENT", received(deployed, tweet_id_of(later))["detail"]["MessageId"])
+
+    assert again.status_code == 200, again.text
+    assert len(replies_to(deployed, tweet_id)) == 1
+    assert (
+        len(
+            [
+                e
+                for e in deployed.seen_events
+                if e["detail-type"] == "MESSAGE_RECEIVED"
+                and e["detail"]["Twitter"].get("TweetId") == tweet_id
+            ]
+        )
+        == 1
+    )
+
+
+def test_a_failing_analysis_publishes_message_analysis_failed(deployed: Deployed) -> None:
+    """The text step misconfigured (an unknown provider) fails on every attempt: the state
+    machine retries it, then reports MESSAGE_ANALYSIS_FAILED and the alert goes out."""
+    lam = deployed.client("lambda")
+    name = _function_with_handler(lam, "app.analyse_text")
+    environment = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    _set_environment(lam, name, {**environment, "TEXT_PROVIDER": "unavailable"})
+    try:
+        body = delivery("mention-plain.json", tweet_id="2077393608889140007")
+        assert post(deployed, body).status_code == 200
+        message_id = received(deployed, tweet_id_of(body))["detail"]["MessageId"]
+
+        failed = event_of(deployed, "MESSAGE_ANALYSIS_FAILED", message_id)
+        alert = deployed.wait_for_alert(lambda text: "failed" in text and message_id in text)
+    finally:
+        _set_environment(lam, name, environment)
+
+    assert "TEXT_PROVIDER" in failed["detail"]["Reason"]
+    assert "Traceback" not in failed["detail"]["Reason"]
+    assert "TEXT_PROVIDER" in alert
+    assert not replies_to(deployed, tweet_id_of(body))
+
+
+def _function_with_handler(lam: Any, handler: str) -> str:
+    [name] = [
+        f["FunctionName"]
+        for page in lam.get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+        if f.get("Handler") == handler
+    ]
+    return name
+
+
+def _set_environment(lam: Any, name: str, variables: dict[str, str]) -> None:
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
