@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from chalicelib.errors import (
     EXIT_CODES,
+    ConfigurationError,
     InputError,
     MagpieError,
     NotFoundError,
@@ -534,11 +535,37 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(*_describe_os_error(exc))
     except KeyboardInterrupt:
         return _fail("interrupted", INTERRUPTED)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("botocore."):
+            raise  # not an expected failure: a bug, whose traceback is wanted
+        return _fail(*_describe_aws_error(exc))
 
 
 def _fail(message: str, code: int) -> int:
     print(f"magpie: {message}", file=sys.stderr)
     return code
+
+
+def _describe_aws_error(exc: Exception) -> tuple[str, int]:
+    """One line for what an AWS call (the --aws commands) raised, and its kind's code."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+    )
+
+    if isinstance(exc, NoCredentialsError | NoRegionError):
+        return f"AWS: {exc} (configure credentials and a region)", ConfigurationError.exit_code
+    if isinstance(exc, EndpointConnectionError):
+        return f"AWS: {exc}", UnavailableError.exit_code
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("AccessDenied", "AccessDeniedException", "UnrecognizedClientException"):
+            return f"AWS: {exc}", RefusedError.exit_code
+        if code.endswith(("NotFound", "NotFoundException")):
+            return f"AWS: {exc}", NotFoundError.exit_code
+    return f"AWS: {exc}", MagpieError.exit_code
 
 
 def _describe_os_error(exc: OSError) -> tuple[str, int]:

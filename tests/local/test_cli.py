@@ -14,7 +14,13 @@ from magpie.cli import build_parser, main
 from magpie.client import DEFAULT_PORT
 
 from chalicelib import backend
-from chalicelib.errors import EXIT_CODES, InputError, NotFoundError, UnavailableError
+from chalicelib.errors import (
+    EXIT_CODES,
+    ConfigurationError,
+    InputError,
+    NotFoundError,
+    UnavailableError,
+)
 from tests.conftest import ROOT, SAMPLES
 from tests.local.test_serve import MAGPIE, env_for, free_port
 
@@ -191,3 +197,16 @@ def test_one_default_port_for_serve_and_send_and_it_is_not_chalice_locals():
     assert send.url == f"http://127.0.0.1:{DEFAULT_PORT}/twitter"
     readme = (ROOT / "README.md").read_text()
     assert f"127.0.0.1:{DEFAULT_PORT}" in readme and "127.0.0.1:8000" not in readme
+
+
+def test_an_aws_command_without_credentials_is_one_line(local_env, capsys, monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("MAGPIE_ARCHIVE_ARN", "arn:aws:events:eu-west-1:123456789012:archive/magpie")
+    backend.reset()
+    code = main(["replay", "--aws", "--from", "2h", "--to", "now"])
+    assert code == ConfigurationError.exit_code
+    assert "Unable to locate credentials" in _one_line_error(capsys)
