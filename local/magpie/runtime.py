@@ -1,4 +1,5 @@
-"""The local runtime: the bus dispatcher with every target, configured for MAGPIE_HOME."""
+"""The local runtime: the bus dispatcher with every target, configured for MAGPIE_HOME, and
+the pruner that keeps what it stores within its retention (magpie/retention.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from magpie.apps import event_subscriptions
 from magpie.dispatcher import Dispatcher, Target, pattern_target
 from magpie.lake import LocalLake
+from magpie.retention import Pruner, RetentionPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,9 @@ class Runtime:
             max_attempts=config.bus_max_attempts,
             base_delay=config.bus_base_delay_ms / 1000,
         )
+        self.pruner = Pruner(
+            home, RetentionPolicy.from_settings(), config.prune_interval_minutes * 60
+        )
 
     @property
     def target_names(self) -> list[str]:
@@ -68,9 +73,11 @@ class Runtime:
 
     def start(self) -> Runtime:
         self.dispatcher.start()
+        self.pruner.start()
         return self
 
     def stop(self) -> None:
+        self.pruner.stop()
         self.dispatcher.stop()
 
     def wait_idle(self, timeout: float = 120.0) -> bool:

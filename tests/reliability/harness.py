@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from magpie.loadtest import ServeProcess, free_port, serve_environment
 
 from chalicelib import faults
 from chalicelib.bus.local import LocalBusStore
-from chalicelib.idempotency import DEFAULT_IN_PROGRESS_MS
 from tests.conftest import ROOT
 
 SECRET = "reliability-consumer-secret"
 EVERY_PORT = "bus=0.2,blob=0.2,text=0.2,image=0.2,conversation=0.2,x=0.2"
-# The idempotency layer's in-progress marker outlives a crashed attempt by this much: a
-# delivery killed mid-way can only be finished after it, so dead letters from the crash
-# are replayed once it has passed.
-IN_PROGRESS_EXPIRY_S = DEFAULT_IN_PROGRESS_MS / 1000
+# Put first on a server's PYTHONPATH, its sitecustomize gives the MAGPIE_TEST_* crash points.
+CRASH_HOOK = Path(__file__).with_name("crash_hook")
+CRASHED = 137
 
 
 def served(home: Path, **env: str) -> ServeProcess:
-    """A `magpie serve` under `home` (not started): small bus delays keep the run short."""
-    settings = {"MAGPIE_BUS_BASE_DELAY_MS": "20", "LOCAL_SENTIMENT": "vader", **env}
+    """A `magpie serve` under `home` (not started): small bus delays keep the run short, and
+    the crash points are armed by MAGPIE_TEST_* variables in `env`."""
+    settings = {
+        "MAGPIE_BUS_BASE_DELAY_MS": "20",
+        "LOCAL_SENTIMENT": "vader",
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(CRASH_HOOK), os.environ.get("PYTHONPATH")])
+        ),
+        **env,
+    }
     return ServeProcess(home, free_port(), serve_environment(home, SECRET, **settings))
+
+
+def restart_if_dead(server: ServeProcess) -> bool:
+    """Start `server` again if its process has died (a crash point fired); True if it had."""
+    process = server.process
+    if process is None or process.poll() is None:
+        return False
+    server.start()
+    return True
 
 
 def replay_dead_letters(home: Path, env: dict[str, str], timeout: float = 120) -> str:
@@ -46,18 +61,15 @@ def dead_letter_count(home: Path) -> int:
     return len(LocalBusStore(home / "bus.sqlite3").dead_letters())
 
 
-def finish_dead_letters(
-    home: Path, env: dict[str, str], *, not_before: float, rounds: int = 5
-) -> list[int]:
-    """Replay the dead letters until none is left (at most `rounds` times), not before the
-    monotonic time `not_before`. Returns the count before each round."""
+def finish_dead_letters(home: Path, env: dict[str, str], *, rounds: int = 5) -> list[int]:
+    """Replay the dead letters until none is left (at most `rounds` times). Returns the
+    count before each round."""
     counts = []
     for _ in range(rounds):
         count = dead_letter_count(home)
         counts.append(count)
         if count == 0:
             break
-        time.sleep(max(0.0, not_before - time.monotonic()))
         replay_dead_letters(home, env)
     return counts
 
