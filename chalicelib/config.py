@@ -270,6 +270,27 @@ class Settings:
     def bus_workers(self) -> int:
         return self._int("MAGPIE_BUS_WORKERS", 2, minimum=1)
 
+    @property
+    def prune_interval_minutes(self) -> int:
+        """How often the local runtime prunes what it keeps (0: never)."""
+        return self._int("MAGPIE_PRUNE_INTERVAL_MINUTES", 60, minimum=0)
+
+    @property
+    def bus_retention_days(self) -> int:
+        """Finished bus deliveries, the events they carried (the local archive that
+        `magpie replay --from/--to` reads) and downloaded media: kept this long."""
+        return self._int("MAGPIE_BUS_RETENTION_DAYS", 7, minimum=1)
+
+    @property
+    def lake_retention_days(self) -> int:
+        """Days of the local data lake kept (0: kept for ever)."""
+        return self._int("MAGPIE_LAKE_RETENTION_DAYS", 90, minimum=0)
+
+    @property
+    def outbox_retention_days(self) -> int:
+        """Days of dry-run replies kept in the outbox (0: kept for ever)."""
+        return self._int("MAGPIE_OUTBOX_RETENTION_DAYS", 7, minimum=0)
+
     # --- egress delivery and loop guards --------------------------------------------
 
     @property
