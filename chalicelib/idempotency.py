@@ -138,7 +138,7 @@ class PowertoolsIdempotency:
             _release_held(held)
 
     def _config_for(self, context: Any) -> Any:
-        if context is None:
+        if not hasattr(context, "get_remaining_time_in_millis"):
             return self._config
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
