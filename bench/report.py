@@ -1,8 +1,10 @@
 # ruff: noqa: E501  (prose for the generated document: long string literals)
 """docs/PERFORMANCE.md and its chart, from bench/results/*.json.
 
-`python -m bench.report` rewrites the document from whatever results exist. The section
-"## Local sentiment" belongs to someone else: its text is carried over unchanged.
+`python -m bench.report` rewrites the document from whatever results exist. It writes the
+sections named in GENERATED; every other `## ` section (local sentiment, hostile images and
+memory, ...) is written by hand or by another script and is carried over unchanged, in place
+before the findings.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from bench.environment import read_result
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 CHART = ROOT / "docs" / "performance-cost.png"
-KEPT_SECTION = "## Local sentiment"
+KEPT_SECTION = "## Local sentiment"  # the placeholder when no hand-written section exists yet
+GENERATED = (
+    "## Cost per million messages",
+    "## Webhook latency and cold start",
+    "## Package size",
+    "## Local end to end",
+    "## Findings and fixes",
+)
 PROFILE_ORDER = [
     "same-features",
     "replies-only",
@@ -46,13 +55,14 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _kept_section() -> str:
-    """The current text of the section we do not own (empty heading if none yet)."""
-    if DOC.exists():
-        text = DOC.read_text(encoding="utf-8")
-        match = re.search(rf"^{re.escape(KEPT_SECTION)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
-        if match:
-            return f"{KEPT_SECTION}\n{match.group(1).rstrip()}\n"
+def _kept_sections() -> str:
+    """The current text of every section this script does not write, in document order
+    (the local sentiment placeholder if there is none yet)."""
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    sections = re.findall(r"^(## [^\n]*)\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    kept = [f"{title}\n{body.rstrip()}\n" for title, body in sections if title not in GENERATED]
+    if kept:
+        return "\n".join(kept)
     return f"{KEPT_SECTION}\n\n<!-- Left for the lead: the local sentiment model's accuracy and speed. -->\n"
 
 
@@ -764,13 +774,13 @@ def render() -> str:
     e2e = read_result("local_e2e")
     if e2e:
         parts.append(local_section(e2e))
-    parts.append(_kept_section())
+    parts.append(_kept_sections())
     micro = read_result("micro") or {}
     spin = micro.get("dispatcher", {})
     store = micro.get("bus_store_ms_per_event", {})
     parts.append(
         FINDINGS.format(
-            spin_now=f"{spin.get('route_new_calls', '?'):,}",
+            spin_now=f"{spin['route_new_calls']:,}" if "route_new_calls" in spin else "?",
             per_event=f"{store.get('median', float('nan')):.1f}",
             micro_load=micro.get("machine", {}).get("load_average_1_5_15", ["?"])[0],
         )
