@@ -23,17 +23,12 @@ from typing import Protocol
 
 from chalicelib.analysis.gallery import GALLERY_FILE, FaceGallery
 from chalicelib.blobs import BlobNotFound
+from chalicelib.ports import BlobStore
 
 logger = logging.getLogger(__name__)
 
 GALLERY_KEY = f"known-faces/{GALLERY_FILE}"
 DEFAULT_MAX_AGE_SECONDS = 300.0
-
-
-class BlobStore(Protocol):
-    def get(self, key: str) -> bytes: ...
-
-    def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
 
 class SyncedFaceGallery:

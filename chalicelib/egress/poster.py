@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from chalicelib.egress.text_fit import fit_text
 from chalicelib.egress.x_client import (
@@ -31,6 +31,7 @@ from chalicelib.egress.x_client import (
     XClient,
 )
 from chalicelib.events import DIRECT_MESSAGE, MENTION
+from chalicelib.ports import Poster
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -85,10 +86,6 @@ class PostResult:
     media_ids: list[str]
     dry_run: bool
     location: str | None = None
-
-
-class Poster(Protocol):
-    def post(self, request: ReplyRequest) -> PostResult: ...
 
 
 def outgoing_text(request: ReplyRequest) -> str:
