@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
 
 from chalicelib.analysis.gallery import GALLERY_FILE, FaceGallery
 from chalicelib.blobs import BlobNotFound
