@@ -338,6 +338,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(InputError.exit_code, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
+def _port(text: str) -> int:
+    """A TCP port: the server would silently take 99999 as 99999 - 65536."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port (0 to 65535): {text!r}")
+    return port
+
+
 def _exit_codes_epilog() -> str:
     lines = [f"  {code:<3} {meaning}" for code, meaning in sorted(EXIT_CODES.items())]
     lines.append(f"  {INTERRUPTED:<3} interrupted (Ctrl-C)")
@@ -371,7 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the webhook and the whole bot locally")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help="port, 0 for any free (default: %(default)s)",
+    )
     serve.add_argument(
         "--live",
         action="store_true",

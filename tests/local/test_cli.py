@@ -125,6 +125,8 @@ def test_a_missing_file_is_named_with_the_not_found_code(local_env, capsys, argv
         (["replay", "--from"], "expected one argument"),
         (["stats", "--by", "year"], "invalid choice"),
         (["report"], "give a query NAME or --sql"),
+        (["serve", "--port", "99999"], "not a port (0 to 65535): '99999'"),
+        (["serve", "--port", "http"], "not a port"),
     ],
 )
 def test_bad_times_and_arguments_are_input_errors(local_env, capsys, argv, words):
