@@ -95,7 +95,7 @@ class LocalLake:
     def records(self, torn: TornLines | None = None) -> list[dict[str, Any]]:
         """Every envelope in the lake, each id once; torn lines are skipped (and counted in
         `torn` when given)."""
-        seen: set[str] = set()
+        seen: set[str | None] = set()
         out = []
         for path in self.files():
             for record in read_lines(path, torn):

@@ -349,9 +349,11 @@ class DashboardState:
         )
         if not minutes:
             return {"buckets": [], "bucket_minutes": 1, "types": {}, "sentiment": {}}
-        start = _parse_iso(filters.since) or _parse_iso(minutes[0])
+        first, last = _parse_iso(minutes[0]), _parse_iso(minutes[-1])
+        assert first is not None and last is not None  # the keys are our own ISO minutes
+        start = _parse_iso(filters.since) or first
         end = min(_parse_iso(filters.until) or now, now)
-        end = max(end, _parse_iso(minutes[-1]) + timedelta(minutes=1))
+        end = max(end, last + timedelta(minutes=1))
         buckets, step = continuous_buckets(start, end)
         return {
             "buckets": buckets,
