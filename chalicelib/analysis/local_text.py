@@ -55,6 +55,11 @@ _NER_BEAM_DENSITY = 0.0001
 # and more text detects better, so keep more (fastText stays fast).
 _LANGDETECT_MAX_CHARS = 1000
 UNDETERMINED_LANGUAGE = {"LanguageCode": "und", "Score": 0.0}  # BCP 47 "undetermined"
+# The most text the local models read of one message; the tail is dropped, as the Comprehend
+# adapter drops what is past 5,000 bytes. A post is 280 characters (long posts and DMs run to
+# 25,000 and 10,000), while a 1 MB delivery can carry far more: entity scoring took 71 s and
+# 915 MB on 200 KB of text.
+MAX_TEXT_CHARS = 5_000
 
 _URL = re.compile(r"(?:https?://|\bt\.co/)\S*", re.IGNORECASE)
 # An X handle: "@" + letters, digits, underscore; not part of an e-mail address.
@@ -140,7 +145,7 @@ class LocalTextAnalyser:
             )
         if not texts:
             return []
-        results = self._scorer.score(list(texts))
+        results = self._scorer.score([text[:MAX_TEXT_CHARS] for text in texts])
         if len(results) != len(texts):
             raise ValueError(
                 f"sentiment scorer returned {len(results)} results for {len(texts)} texts"
@@ -152,7 +157,7 @@ class LocalTextAnalyser:
         local NER model (en_core_web_sm) is English and would tag foreign words at random."""
         if not _is_english(language) or not text.strip():
             return []
-        doc = _parse(text)
+        doc = _parse(text[:MAX_TEXT_CHARS])
         scores = _entity_scores(_spacy_pipeline(), doc)
         return [
             {
@@ -170,7 +175,7 @@ class LocalTextAnalyser:
         among the chunk's words: a chunk is only as sure as its least sure part of speech."""
         if not _is_english(language) or not text.strip():
             return []
-        doc = _parse(text)
+        doc = _parse(text[:MAX_TEXT_CHARS])
         confidence = _tag_confidence(_spacy_pipeline(), doc)
         return [
             {
