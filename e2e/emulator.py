@@ -97,7 +97,8 @@ class Emulator:
             folder.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 (our interpreter)
-                [str(self.python), "-m", "localstack.runtime.main"],
+                # faulthandler: a hung stop's SIGABRT writes every thread's stack to the log
+                [str(self.python), "-X", "faulthandler", "-m", "localstack.runtime.main"],
                 env=self.environment(),
                 cwd=self.workdir,
                 stdout=log,
@@ -135,13 +136,18 @@ class Emulator:
         return [s for s in SERVICES if services.get(s) not in ("available", "running")]
 
     def stop(self) -> None:
-        """SIGTERM to LocalStack's process group; SIGKILL if it is still there after the grace."""
+        """SIGTERM to LocalStack's process group; if it is still there after the grace,
+        SIGABRT (its threads' stacks to the log), then SIGKILL."""
         process, self.process = self.process, None
         if process is None:
             return
-        for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 10.0)):
+        for send, sig, wait in (
+            (os.killpg, signal.SIGTERM, STOP_GRACE_SECONDS),
+            (os.kill, signal.SIGABRT, 5.0),  # LocalStack alone: where it hung, to the log
+            (os.killpg, signal.SIGKILL, 10.0),
+        ):
             try:
-                os.killpg(process.pid, sig)
+                send(process.pid, sig)
             except ProcessLookupError:
                 break
             try:
