@@ -91,14 +91,42 @@ def test_a_mention_is_analysed_answered_on_x_and_reported(deployed: Deployed) ->
     assert answer.status_code == 200, answer.text
     message_id = received(deployed, tweet_id)["detail"]["MessageId"]
     analysed = event_of(deployed, "MESSAGE_ANALYSED", message_id)
-    assert analysed["detail"]["Analysis"]["TextSentiment"] in {"POSITIVE", "NEUTRAL", "MIXED"}
+    analysis = analysed["detail"]["Analysis"]
+    assert analysis["TextSentiment"] in {"POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED"}
+    assert set(analysis["SentimentScore"]) == {"Positive", "Negative", "Neutral", "Mixed"}
     send = event_of(deployed, "SEND_TWEET", message_id)
     sent = event_of(deployed, "TWEET_SENT", message_id)
     [reply] = replies_to(deployed, tweet_id)
     assert reply["text"] == send["detail"]["Text"]
     assert sent["detail"]["MessageId"] == message_id
-    [request] = [r for r in deployed.x.requests if r.path == "/2/tweets"][-1:]
+    [request] = [
+        r
+        for r in deployed.x.requests
+        if r.path == "/2/tweets" and r.json()["reply"]["in_reply_to_tweet_id"] == tweet_id
+    ]
     assert request.headers["Authorization"].startswith("OAuth ")  # signed as X requires
+
+
+def test_a_direct_message_is_answered_by_direct_message(deployed: Deployed) -> None:
+    body = json.loads((EXAMPLES / "direct-message.json").read_text())
+    event = body["direct_message_events"][0]
+    sender = event["message_create"]["sender_id"]
+    raw = json.dumps(body).encode()
+
+    assert post(deployed, raw).status_code == 200
+
+    message = deployed.wait_for_event(
+        lambda e: (
+            e["detail-type"] == "MESSAGE_RECEIVED"
+            and e["detail"]["Twitter"].get("DirectMessageId") == event["id"]
+        )
+    )
+    event_of(deployed, "TWEET_SENT", message["detail"]["MessageId"])
+    dms = [
+        r for r in deployed.x.requests if r.path == f"/2/dm_conversations/with/{sender}/messages"
+    ]
+    assert len(dms) == 1
+    assert dms[0].json()["text"]
 
 
 def test_analysed_messages_reach_the_lake(deployed: Deployed) -> None:
