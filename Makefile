@@ -132,4 +132,4 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .magpie chalice.out cdk.out infra/cdk.out infra/build node_modules \
-	  .pytest_cache .ruff_cache
+	  .pytest_cache .ruff_cache .mypy_cache
