@@ -110,17 +110,20 @@ class Stack:
         return False
 
 
-def _latencies(stack: Stack, posted: dict[str, float]) -> tuple[list[float], dict[str, int], float]:
+def _latencies(
+    stack: Stack, posted: dict[str, float]
+) -> tuple[list[float], dict[str, int], float, float]:
+    """Per message: reply written - POST; the outcomes; when the first and last replies came."""
     outcomes, replies = stack.outcomes(), stack.replies()
-    latencies, tally, last = [], {}, 0.0
+    latencies, tally, first, last = [], {}, float("inf"), 0.0
     for message_id, t0 in posted.items():
         outcome = outcomes.get(message_id, {"type": "NO_OUTCOME", "sent_id": None})
         tally[outcome["type"]] = tally.get(outcome["type"], 0) + 1
         written = replies.get(outcome["sent_id"] or "")
         if written is not None:
             latencies.append(written - t0)
-            last = max(last, written)
-    return latencies, tally, last
+            first, last = min(first, written), max(last, written)
+    return latencies, tally, first, last
 
 
 def _summary(latencies: list[float]) -> dict[str, Any]:
@@ -156,7 +159,7 @@ def workload(
             for message in alone:
                 _, alone_posted[message["id"]] = stack.post(message)
                 stack.wait({message["id"]}, timeout)
-            alone_latency, _, _ = _latencies(stack, alone_posted)
+            alone_latency, _, _, _ = _latencies(stack, alone_posted)
             posted, statuses = {}, []
             with Sampler() as sampler:
                 first = time.time()
@@ -164,7 +167,7 @@ def workload(
                     status, posted[message["id"]] = stack.post(message)
                     statuses.append(status)
                 done = stack.wait(set(posted), timeout)
-            latencies, tally, last = _latencies(stack, posted)
+            latencies, tally, first_reply, last = _latencies(stack, posted)
             dead = len(stack.runtime.store.dead_letters())
     elapsed = (last or time.time()) - first
     photos = sum(len(m["images"]) for m in burst)
@@ -179,6 +182,10 @@ def workload(
         "warm_up_seconds": round(warm_up, 2),
         "burst_seconds": round(elapsed, 2),
         "messages_per_second": len(burst) / elapsed if elapsed > 0 else None,
+        # Work closest to done runs first, so the burst's first reply does not wait for
+        # every message of the burst to be analysed.
+        "first_reply_after_seconds": round(first_reply - first, 2) if latencies else None,
+        "workers": stack.runtime.dispatcher.workers,
         "burst_latency": _summary(latencies),
         "one_at_a_time_latency": _summary(alone_latency),
         "profile": sampler.report(),

@@ -86,10 +86,11 @@ T = TypeVar("T")
 
 
 class _Ticket:
-    __slots__ = ("done", "error", "operation", "result")
+    __slots__ = ("done", "durable", "error", "operation", "result")
 
-    def __init__(self, operation: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(self, operation: Callable[[sqlite3.Connection], Any], durable: bool) -> None:
         self.operation = operation
+        self.durable = durable
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -102,7 +103,11 @@ class GroupCommit:
     has committed (or raises its error). The first waiting thread leads: it takes the whole
     queue, runs each operation in its own savepoint (one operation failing leaves the
     others in), commits, and wakes the rest; writes that arrive meanwhile form the next
-    group. Under no contention it is one transaction per operation, as before."""
+    group. Under no contention it is one transaction per operation, as before.
+
+    `durable=True` asks for a commit that survives a power cut (synchronous=FULL, whatever
+    the file's own setting): a group holding any such operation is committed that way, and
+    the fsync also covers the commits before it."""
 
     def __init__(self, file: SqliteFile) -> None:
         self._file = file
@@ -110,8 +115,8 @@ class GroupCommit:
         self._leading = False
         self._cond = threading.Condition()
 
-    def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        ticket = _Ticket(operation)
+    def run(self, operation: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
+        ticket = _Ticket(operation, durable)
         with self._cond:
             self._queue.append(ticket)
             while not ticket.done:
@@ -132,8 +137,11 @@ class GroupCommit:
         return ticket.result
 
     def _commit(self, group: list[_Ticket]) -> None:
+        durable = any(ticket.durable for ticket in group)
         try:
             with self._file.connect() as db:
+                if durable and self._file.synchronous != "FULL":
+                    db.execute("PRAGMA synchronous=FULL")
                 db.execute("BEGIN IMMEDIATE")
                 for ticket in group:
                     db.execute("SAVEPOINT op")
@@ -144,6 +152,8 @@ class GroupCommit:
                         ticket.error = exc
                     db.execute("RELEASE op")
                 db.execute("COMMIT")
+                if durable and self._file.synchronous != "FULL":
+                    db.execute(f"PRAGMA synchronous={self._file.synchronous}")
         except BaseException as exc:  # the commit failed: nothing of the group is in
             for ticket in group:
                 ticket.error = ticket.error or exc

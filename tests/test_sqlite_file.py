@@ -97,3 +97,18 @@ def test_a_full_disk_is_recognised_through_its_causes():
         assert is_disk_full(wrapped)
     assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
     assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+
+
+def test_a_durable_operation_makes_its_group_commit_with_full_sync(tmp_path):
+    file = SqliteFile(tmp_path / "x.sqlite3", "CREATE TABLE t (v INTEGER);", synchronous="NORMAL")
+    group = GroupCommit(file)
+    statements = []
+    with file.connect() as db:
+        db.set_trace_callback(statements.append)
+    group.run(lambda db: db.execute("INSERT INTO t VALUES (1)"))
+    group.run(lambda db: db.execute("INSERT INTO t VALUES (2)"), durable=True)
+    with file.connect() as db:
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # back to NORMAL
+    pragmas = [s for s in statements if s.startswith("PRAGMA synchronous=")]
+    assert pragmas == ["PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL"]
+    assert statements.index("PRAGMA synchronous=FULL") > statements.index("COMMIT")

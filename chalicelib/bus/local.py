@@ -3,8 +3,12 @@
 `put` returns only after the events are committed with synchronous=FULL, so an event the
 webhook acknowledged survives `kill -9` and a power cut. Concurrent writers share commits
 (group commit, `chalicelib.sqlite_file.GroupCommit`): each still returns only after its own
-rows are committed, but many of them pay for one fsync. Routing and delivery are separate
-steps driven by the local runtime's dispatcher (local/magpie/dispatcher.py):
+rows are committed, but many of them pay for one fsync. The delivery bookkeeping (claims,
+completions, retries) is committed with synchronous=NORMAL: it survives `kill -9` (WAL), and
+what a power cut could undo of it is redone by redelivery, which targets absorb.
+
+Routing and delivery are separate steps driven by the local runtime's dispatcher
+(local/magpie/dispatcher.py):
 
   events      every envelope ever published, in order (also the local "archive")
   cursor      how far routing has got; routing re-runs idempotently after a crash
@@ -97,7 +101,7 @@ class DeadLetter:
 class LocalBusStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file = SqliteFile(path, SCHEMA)
+        self._file = SqliteFile(path, SCHEMA, synchronous="NORMAL")
         for column, declaration in ADDED_COLUMNS:
             self._file.add_column("deliveries", column, declaration)
         self._connect = self._file.connect
@@ -124,7 +128,8 @@ class LocalBusStore:
                 "INSERT INTO events (id, detail_type, source, time, envelope, replay_name)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
-            )
+            ),
+            durable=True,
         )
         _wake_listeners()
 
@@ -137,34 +142,43 @@ class LocalBusStore:
         *,
         priority: Priority | None = None,
     ) -> int:
-        """Create delivery rows for events not routed yet; returns how many events were routed."""
+        """Create delivery rows for events not routed yet; returns how many events were routed.
+
+        The events are read and matched with no lock held, and the rows written in one group
+        commit: another router (a `magpie replay` beside `magpie serve`) routing the same
+        events only meets rows that already exist."""
         now = time.time()
         with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
             row = db.execute("SELECT seq FROM cursor WHERE name = 'router'").fetchone()
             cursor = row[0] if row else 0
             rows = db.execute(
                 "SELECT seq, envelope FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 (cursor, batch),
             ).fetchall()
-            for seq, raw in rows:
-                envelope = json.loads(raw)
-                for target, matches in targets:
-                    if matches(envelope):
-                        rank = priority(target, envelope) if priority else 5
-                        db.execute(
-                            "INSERT OR IGNORE INTO deliveries"
-                            " (event_seq, target, status, next_at, updated_at, priority)"
-                            " VALUES (?, ?, 'pending', ?, ?, ?)",
-                            (seq, target, now, now, rank),
-                        )
-            if rows:
-                db.execute(
-                    "INSERT INTO cursor (name, seq) VALUES ('router', ?)"
-                    " ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
-                    (rows[-1][0],),
-                )
-            db.execute("COMMIT")
+        if not rows:
+            return 0
+        deliveries = []
+        for seq, raw in rows:
+            envelope = json.loads(raw)
+            for target, matches in targets:
+                if matches(envelope):
+                    rank = priority(target, envelope) if priority else 5
+                    deliveries.append((seq, target, now, now, rank))
+
+        def write(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT OR IGNORE INTO deliveries"
+                " (event_seq, target, status, next_at, updated_at, priority)"
+                " VALUES (?, ?, 'pending', ?, ?, ?)",
+                deliveries,
+            )
+            db.execute(
+                "INSERT INTO cursor (name, seq) VALUES ('router', ?)"
+                " ON CONFLICT(name) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                (rows[-1][0],),
+            )
+
+        self._group.run(write)
         return len(rows)
 
     def reclaim_orphans(self, max_attempts: int) -> tuple[int, int]:

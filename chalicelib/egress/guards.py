@@ -19,9 +19,9 @@ redelivered command is judged once):
    taken atomically before posting and given back when nothing was posted.
 
 Beside the rules, the same store keeps each reply's intent to post (`mark_intent`, written
-durably before the post: FULL sync locally). An attempt that finds an earlier intent for its
-message knows that attempt may have posted before it died, and looks the reply up before
-posting again (send.py).
+durably before the post: FULL sync locally, where the counters are NORMAL). An attempt that
+finds an earlier intent for its message knows that attempt may have posted before it died,
+and looks the reply up before posting again (send.py).
 
 The counters live behind `GuardStore`: SQLite under MAGPIE_HOME locally, DynamoDB on AWS
 (the idempotency table by default, whose TTL attribute `expiration` cleans them up).
@@ -129,6 +129,9 @@ class SqliteGuardStore:
             " (post_id TEXT PRIMARY KEY, depth INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
             "CREATE TABLE IF NOT EXISTS post_intents"
             " (reply_key TEXT PRIMARY KEY, at REAL NOT NULL, expires_at INTEGER NOT NULL);",
+            # Counters and depths survive kill -9 (WAL); a power cut may undo the last few,
+            # which only loosens a limit for a moment. The intent is committed with FULL.
+            synchronous="NORMAL",
         ).connect
 
     def take_slot(self, bucket: str, limit: int, expires_at: int) -> bool:
@@ -170,10 +173,16 @@ class SqliteGuardStore:
 
     def mark_intent(self, reply_key: str, at: float, expires_at: int) -> None:
         with self._db() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO post_intents (reply_key, at, expires_at) VALUES (?, ?, ?)",
-                (reply_key, at, expires_at),
-            )
+            # On disk before the post goes out, even across a power cut.
+            db.execute("PRAGMA synchronous=FULL")
+            try:
+                db.execute(
+                    "INSERT OR REPLACE INTO post_intents (reply_key, at, expires_at)"
+                    " VALUES (?, ?, ?)",
+                    (reply_key, at, expires_at),
+                )
+            finally:
+                db.execute("PRAGMA synchronous=NORMAL")
 
     def forget_intent(self, reply_key: str) -> None:
         with self._db() as db:
