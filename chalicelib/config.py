@@ -268,7 +268,9 @@ class Settings:
 
     @property
     def bus_workers(self) -> int:
-        return self._int("MAGPIE_BUS_WORKERS", 2, minimum=1)
+        """Delivery threads: enough that an analysis waiting in native code (the models
+        release the GIL) leaves the other core, and the replies, something to do."""
+        return self._int("MAGPIE_BUS_WORKERS", 4, minimum=1)
 
     @property
     def prune_interval_minutes(self) -> int:
