@@ -46,9 +46,9 @@ def outside_references(text: str) -> list[tuple[int, str]]:
     "line",
     [
         "# Every detail-type on the bus (DESIGN" + ".md \u00a72), one metric each.",
-        '"""Local sentiment (issue 9) on the real engine."""',
-        "# added for Issue #13",
-        "    # --- egress delivery and loop guards (issues 4) ---",
+        '"""Local sentiment (iss' + 'ue 9) on the real engine."""',
+        "# added for Iss" + "ue #13",
+        "    # --- egress delivery and loop guards (iss" + "ues 4) ---",
     ],
 )
 def test_an_outside_reference_is_found(line):
