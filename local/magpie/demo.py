@@ -31,8 +31,9 @@ def _quiet_alerts() -> None:
     sink.mute_console()
 
 
-def run_demo(home: Path, out: TextIO = sys.stdout, samples: Path = SAMPLES) -> int:
+def run_demo(home: Path, out: TextIO | None = None, samples: Path = SAMPLES) -> int:
     """Run every sample through a fresh local stack; returns a process exit code."""
+    out = out or sys.stdout  # looked up now: whoever replaced sys.stdout meanwhile gets it
     from chalicelib.secrets import ensure_local_secret
 
     if home.exists():
