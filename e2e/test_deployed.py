@@ -8,6 +8,7 @@ the events on its bus, the posts the stub X received, the lake's objects, the al
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,45 @@ def test_a_failing_analysis_publishes_message_analysis_failed(deployed: Deployed
     assert not replies_to(deployed, tweet_id_of(body))
 
 
+def test_a_step_past_its_timeout_is_cut_off_and_the_analysis_reports_failure(
+    deployed: Deployed,
+) -> None:
+    """Comprehend that accepts the connection and never answers: the text step outlives
+    its function timeout on every attempt, is cut off as Lambda cuts it off, and the
+    state machine reports MESSAGE_ANALYSIS_FAILED."""
+    lam = deployed.client("lambda")
+    name = _function_with_handler(lam, "app.analyse_text")
+    configuration = lam.get_function_configuration(FunctionName=name)
+    environment = configuration["Environment"]["Variables"]
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections complete in the backlog; nothing ever answers
+        comprehend = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        _set_environment(
+            lam,
+            name,
+            {
+                **environment,
+                "TEXT_PROVIDER": "comprehend",
+                "AWS_ENDPOINT_URL_COMPREHEND": comprehend,
+            },
+            timeout=2,
+        )
+        try:
+            body = delivery("mention-plain.json", tweet_id="2077393608889140008")
+            assert post(deployed, body).status_code == 200
+            message_id = received(deployed, tweet_id_of(body))["detail"]["MessageId"]
+            started = time.monotonic()
+            failed = event_of(deployed, "MESSAGE_ANALYSIS_FAILED", message_id)
+            elapsed = time.monotonic() - started
+        finally:
+            _set_environment(lam, name, environment, timeout=configuration["Timeout"])
+
+    assert "Sandbox.Timedout" in failed["detail"]["Reason"]
+    assert "timed out after 2.00 seconds" in failed["detail"]["Reason"]
+    assert elapsed < 60  # cut off at 2 s per attempt, not botocore's 60 s read timeout
+
+
 def _function_with_handler(lam: Any, handler: str) -> str:
     [name] = [
         f["FunctionName"]
@@ -222,6 +262,11 @@ def _function_with_handler(lam: Any, handler: str) -> str:
     return name
 
 
-def _set_environment(lam: Any, name: str, variables: dict[str, str]) -> None:
-    lam.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+def _set_environment(
+    lam: Any, name: str, variables: dict[str, str], timeout: int | None = None
+) -> None:
+    extra = {"Timeout": timeout} if timeout else {}
+    lam.update_function_configuration(
+        FunctionName=name, Environment={"Variables": variables}, **extra
+    )
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
