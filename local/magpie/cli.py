@@ -38,6 +38,16 @@ def _home(args: argparse.Namespace) -> Path:
     return Path(args.home or os.environ.get("MAGPIE_HOME") or ".magpie").resolve()
 
 
+def _hint_if_empty(home: Path, found: int) -> None:
+    """Nothing found here, but the demo's data is one folder down: say how to read it."""
+    demo = home / "demo"
+    if not found and demo.is_dir():
+        print(
+            f"magpie: nothing in {home}; the demo's data is in {demo}: add --home {demo}",
+            file=sys.stderr,
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from chalicelib.config import settings
     from chalicelib.secrets import ensure_local_secret
@@ -190,6 +200,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError("give a query NAME or --sql (or --list)")
     sql = args.sql or reports.query_text(args.name)
     result = reports.run(sql, _home(args) / "lake")
+    _hint_if_empty(_home(args), len(reports.lake_files(_home(args) / "lake")))
     sys.stdout.write(reports.render(result, args.format))
     return 0
 
@@ -202,7 +213,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     span = window(args.since, args.until)
     configure_environment(_home(args))
-    envelopes = (envelope for _, envelope in backend.local_bus_store().events_since(0))
+    envelopes = [envelope for _, envelope in backend.local_bus_store().events_since(0)]
+    _hint_if_empty(_home(args), len(envelopes))
     result = count_events(envelopes, span, args.by)
     sys.stdout.write(reports.render(result, args.format))
     return 0
@@ -297,6 +309,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         print(f"the bus is still busy after {args.wait:.0f} s", file=sys.stderr)
     expected = ledger.read_expected(Path(args.expect)) if args.expect else None
     report = ledger.check(home, expected)
+    _hint_if_empty(home, report.messages)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -212,3 +212,14 @@ def test_an_aws_command_without_credentials_is_one_line(local_env, capsys, monke
     code = main(["replay", "--aws", "--from", "2h", "--to", "now"])
     assert code == ConfigurationError.exit_code
     assert "Unable to locate credentials" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("argv", [["stats"], ["ledger"], ["report", "replies-by-outcome"]])
+def test_an_empty_home_beside_the_demos_says_where_the_demo_data_is(local_env, capsys, argv):
+    (local_env / "demo").mkdir(parents=True)
+    assert main(["--home", str(local_env), *argv]) == 0
+    err = capsys.readouterr().err
+    assert err == (
+        f"magpie: nothing in {local_env}; the demo's data is in {local_env / 'demo'}: "
+        f"add --home {local_env / 'demo'}\n"
+    )
