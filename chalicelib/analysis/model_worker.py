@@ -105,14 +105,19 @@ class ModelWorker:
         kind, message = error
         if kind == "InvalidImageError":
             raise InvalidImageError(message)
-        if kind == "MemoryError":
-            with self._lock:  # native state after a failed allocation is not to be trusted
-                self._stop("MemoryError")
+        # The models are native code: after one of them failed, its state is not to be
+        # trusted (onnxruntime kept failing on every image after a bad_alloc), so the next
+        # image gets a fresh worker.
+        with self._lock:
+            self._stop(f"{name} raised {kind}")
+        if kind == "MemoryError" or "bad_alloc" in message:
             raise ImageBudgetExceededError(
                 f"{name} ran out of the worker's {self.memory_limit // 2**20} MiB memory "
                 "budget; the model worker was restarted"
             )
-        raise ModelFailedError(f"{name} failed in the model worker: {kind}: {message}")
+        raise ModelFailedError(
+            f"{name} failed in the model worker ({kind}: {message}); it was restarted"
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -171,6 +176,12 @@ def shared_worker() -> ModelWorker:
     return ModelWorker()
 
 
+def _last_line(message: str) -> str:
+    """The line that says what happened: some model errors carry a whole traceback."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return (lines[-1] if lines else "")[:300]
+
+
 def _describe_exit(code: int | None) -> str:
     import signal
 
@@ -208,7 +219,7 @@ def serve(conn: Any, memory_limit: int) -> None:
                 last = (digest, local_image.decode_image(image))
             result = local_image.MODELS[name](last[1])
         except Exception as exc:  # sent back to the parent, which raises it for this image
-            conn.send(("error", (type(exc).__name__, str(exc)[:500])))
+            conn.send(("error", (type(exc).__name__, _last_line(str(exc)))))
         else:
             conn.send(("ok", result))
         del image

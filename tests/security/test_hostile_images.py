@@ -213,3 +213,19 @@ def test_a_worker_killed_mid_image_is_that_images_error_and_is_restarted(worker)
     fresh = LocalImageAnalyser(blobs, None, models=worker)
     assert [line["DetectedText"] for line in fresh.text("media/after.png")] == ["AFTER"]
     assert worker.pid != victim_pid
+
+
+def test_a_model_out_of_memory_is_that_images_error_and_the_worker_is_replaced():
+    # A worker capped at 1 GiB loads its models (about 0.7 GiB of address space) but cannot
+    # read a 1600x1600 page: what any runaway allocation meets under the real 3 GiB cap.
+    small = ModelWorker(memory_limit=2**30)
+    try:
+        blobs = Blobs({"media/page.png": png_bytes(banner("PAGE", (1600, 1600)))})
+        analyser = LocalImageAnalyser(blobs, None, models=small)
+        with pytest.raises(ImageBudgetExceededError, match="memory budget"):
+            analyser.text("media/page.png")
+        assert small.pid is None and small.starts == 1  # replaced on the next call
+        assert analyser.faces("media/page.png")["UnrecognizedFaces"] == []  # dlib fits
+        assert small.starts == 2
+    finally:
+        small.close()
