@@ -253,6 +253,8 @@ def _enrol(gallery: Any, name: str, paths: list[str]) -> int:
     from chalicelib.analysis.gallery import EnrolmentPhotoError
 
     images = [Path(p).read_bytes() for p in paths]
+    for path, data in zip(paths, images, strict=True):
+        _check_is_image(path, data)
     try:
         return gallery.add(name, images)
     except EnrolmentPhotoError as exc:
@@ -264,6 +266,19 @@ def _enrol(gallery: Any, name: str, paths: list[str]) -> int:
         raise
     except ValueError as exc:  # a blank name
         raise InputError(str(exc)) from exc
+
+
+def _check_is_image(path: str, data: bytes) -> None:
+    """Pillow reads the file's header and structure: a failure names the file."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path} is not an image Pillow can read ({exc})") from exc
 
 
 def _faces_rekognition(args: argparse.Namespace) -> int:

@@ -223,3 +223,10 @@ def test_an_empty_home_beside_the_demos_says_where_the_demo_data_is(local_env, c
         f"magpie: nothing in {local_env}; the demo's data is in {local_env / 'demo'}: "
         f"add --home {local_env / 'demo'}\n"
     )
+
+
+def test_faces_add_names_the_file_that_is_not_an_image(local_env, tmp_path, capsys):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo")
+    assert main(["--home", str(local_env), "faces", "add", "Bob", str(KNOWN), str(text)]) == 2
+    assert f"{text} is not an image Pillow can read" in _one_line_error(capsys)
