@@ -210,6 +210,22 @@ def test_the_dashboard_shows_a_message_and_its_reply_live(served, tmp_path, monk
         assert browser.wait_for(
             "return document.querySelectorAll('#messages .message').length === 5", 10
         )
+        # A custom range, typed in local time: an hour that ended before the messages came.
+        browser.script(
+            "document.getElementById('range').value = 'custom';"
+            "const t = new Date(Date.now() - 2 * 3600e3);"
+            "const local = (d) => new Date(d - d.getTimezoneOffset() * 60e3)"
+            "  .toISOString().slice(0, 19);"
+            "document.getElementById('from').value = local(t);"
+            "document.getElementById('to').value = local(new Date(t.getTime() + 3600e3));"
+        )
+        assert browser.wait_for(
+            "return document.querySelectorAll('#messages .message').length === 0", 10
+        )
+        browser.script("document.getElementById('range').value = '1h';")
+        assert browser.wait_for(
+            "return document.querySelectorAll('#messages .message').length === 5", 10
+        )
         sentiment_bars = browser.script(
             "return [...document.querySelectorAll('#chart-sentiment rect')]"
             ".map(r => r.dataset.series)"

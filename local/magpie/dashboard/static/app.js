@@ -305,7 +305,16 @@ async function getJson(url) {
 function summaryQuery() {
   const params = new URLSearchParams();
   const range = document.getElementById("range").value;
-  if (range) params.set("since", range);
+  document.getElementById("custom-range").hidden = range !== "custom";
+  if (range === "custom") {
+    // datetime-local is the browser's zone; the API takes UTC instants.
+    for (const [name, param] of [["from", "since"], ["to", "until"]]) {
+      const value = document.getElementById(name).value;
+      if (value) params.set(param, new Date(value).toISOString());
+    }
+  } else if (range) {
+    params.set("since", range);
+  }
   for (const name of ["kind", "sentiment", "author"]) {
     const value = document.getElementById(name).value.trim();
     if (value) params.set(name, value);
