@@ -40,6 +40,7 @@ THREADS = 8
 # Open connections at once (each costs a socket, not a thread).
 CONNECTION_LIMIT = 512
 IDENT = "magpie"  # the Server header: no server or Python version for a scanner to match
+MAX_HOSTS_WARNED = 20
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD_ADDRESSES = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (names, not a bind)
 
@@ -101,8 +102,20 @@ def host_name(header: str) -> str | None:
 
 
 def refuse_other_hosts(app: WsgiApp, names: frozenset[str]) -> WsgiApp:
+    warned: set[str] = set()
+
     def guarded(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if host_name(environ.get("HTTP_HOST", "")) not in names:
+        header = environ.get("HTTP_HOST", "")
+        if host_name(header) not in names:
+            # Once per name (and a bounded number of names): X's calls through a tunnel
+            # or proxy refused this way need MAGPIE_ALLOWED_HOSTS, and the log says so.
+            if header not in warned and len(warned) < MAX_HOSTS_WARNED:
+                warned.add(header)
+                logger.warning(
+                    "refused a request for host %r (421): add its name to "
+                    "MAGPIE_ALLOWED_HOSTS if it is yours",
+                    header[:100],
+                )
             return _answer(start_response, 421, b'{"error": "host not allowed"}')
         return app(environ, start_response)
 

@@ -183,6 +183,13 @@ def test_a_signed_delivery_with_a_foreign_host_is_refused(server):
     assert post(server, delivery(3), host="127.0.0.1.attacker.example")[0] == 421
 
 
+def test_a_refused_host_is_logged_once_with_the_setting_to_change(server, caplog):
+    for _ in range(3):
+        assert get(server, "/api/summary", "tunnel.example.net")[0] == 421
+    warnings = [r.getMessage() for r in caplog.records if "tunnel.example.net" in r.getMessage()]
+    assert len(warnings) == 1 and "MAGPIE_ALLOWED_HOSTS" in warnings[0]
+
+
 def test_a_request_without_host_is_refused(server):
     response = raw(server, b"GET /api/summary HTTP/1.0\r\n\r\n")
     assert status_of(response) == 421
