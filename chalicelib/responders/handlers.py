@@ -63,6 +63,9 @@ UNREADABLE_INTENT = "UnreadablePhotos"
 NOTHING_TO_SAY = "bot_had_nothing_to_say"
 EXPLICIT_IMAGE = "explicit_image"
 NO_IMAGES = "no_images"
+# A photo fetched but not looked at for faces (its analysis failed): bot.json's mediaReasons.
+NOT_ANALYSED = "not_analysed"
+FACE_CAPABILITIES = ("faces", "image")  # "image": the whole photo's analysis failed
 
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
 _MENTION = re.compile(r"(?<![\w@])@\w+")
@@ -110,16 +113,36 @@ def respond_to_images(detail: dict) -> SendTweet | ReplySkipped:
         # Nothing we may show or talk about: never echo (or name people in) such an image.
         log.info("%s: every image carries explicit moderation labels", message.MessageId)
         return _publish_skip(message, EXPLICIT_IMAGE)
-    names = [face.get("Name", "") for image in safe for face in image.Analysis.CelebrityFaces]
-    keys = [key for image in safe if (key := _annotated_key_if_named(image)) is not None]
+    # A photo whose face search failed was not looked at: "I recognised nobody" would be
+    # untrue for it, so it is told apart, like a photo that could not be fetched.
+    unchecked = _faces_not_checked(message)
+    checked = [image for image in safe if image.Key not in unchecked]
+    unreadable = [
+        *message.Analysis.RejectedMedia,
+        *(RejectedMedia(Url=i.Url, Reason=NOT_ANALYSED) for i in images if i.Key in unchecked),
+    ]
+    bot = load_bot_definition()
+    total = len(message.Analysis.Images) + len(message.Analysis.RejectedMedia)
+    if not checked:
+        text = unreadable_photos_text(bot, unreadable, total=total)
+        return _publish_reply(message, text, intent=UNREADABLE_INTENT)
+    names = [face.get("Name", "") for image in checked for face in image.Analysis.CelebrityFaces]
+    keys = [key for image in checked if (key := _annotated_key_if_named(image)) is not None]
     text = reply_text_for_people(names)
-    rejected = message.Analysis.RejectedMedia
-    if rejected:
-        total = len(message.Analysis.Images) + len(rejected)
-        note = unreadable_photos_text(load_bot_definition(), rejected, total=total, partly=True)
+    if unreadable:
+        note = unreadable_photos_text(bot, unreadable, total=total, partly=True)
         if len(text) + 1 + len(note) <= MAX_REPLY_CHARS:  # the names matter more than the note
             text = f"{text} {note}"
     return _publish_reply(message, text, intent=IMAGE_INTENT, keys=keys)
+
+
+def _faces_not_checked(message: MessageAnalysed) -> set[str]:
+    """Keys of the photos whose face search (or whole analysis) failed."""
+    return {
+        error.Image
+        for error in message.Analysis.Errors
+        if error.Image and error.Capability in FACE_CAPABILITIES
+    }
 
 
 @lru_cache(maxsize=1)

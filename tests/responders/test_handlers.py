@@ -201,6 +201,38 @@ def test_readable_and_unreadable_photos_get_names_and_a_note(local_env):
     )
 
 
+def with_errors(detail, *errors):
+    detail["Analysis"]["Errors"] = [
+        {"Capability": capability, "Error": "RuntimeError: boom", "Image": key}
+        for capability, key in errors
+    ]
+    MessageAnalysed.from_detail(detail)
+    return detail
+
+
+def test_a_photo_whose_face_search_failed_is_not_said_to_show_nobody(local_env):
+    photo = image(0)
+    command = respond_to_images(with_errors(analysed(images=[photo]), ("faces", photo["Key"])))
+    assert command.Intent == "UnreadablePhotos"
+    assert command.Text == (
+        "Sorry, I could not open the photo you sent: something went wrong while I looked at "
+        "it. So I can't say who is in it."
+    )
+    assert "recognised nobody" not in command.Text
+
+
+def test_names_from_the_photos_looked_at_and_a_note_on_the_one_that_failed(local_env):
+    seen, failed = image(0, faces=[celebrity()]), image(1)
+    store_original(seen, jpeg_bytes(astronaut()))
+    detail = with_errors(analysed(images=[seen, failed]), ("image", failed["Key"]))
+    command = respond_to_images(detail)
+    assert command.Text == (
+        "I recognised: Eileen Collins (I could not open 1 of your 2 photos: something went "
+        "wrong while I looked at it.)"
+    )
+    assert len(command.ImageKeys) == 1
+
+
 def test_a_message_that_raised_the_negative_alert_gets_a_kind_acknowledgement(local_env):
     text = "@acme_helper_bot your last answer was useless and rude. Worst bot ever"
     command = respond_to_text(analysed(text, sentiment=("NEGATIVE", 0.92)))
