@@ -173,3 +173,26 @@ def test_an_invocations_log_is_framed_as_lambda_frames_it() -> None:
         "END RequestId: r9",
         "REPORT RequestId: r9\tDuration: 12.30 ms",
     ]
+
+
+def test_an_init_that_hangs_is_ended_and_reported(tmp_path: Path, monkeypatch) -> None:
+    from magpie_localstack import host_process
+
+    monkeypatch.setattr(host_process, "INIT_TIMEOUT_SECONDS", 1.0)
+    (tmp_path / "h.py").write_text("import time\ntime.sleep(60)\ndef handler(e, c):\n    pass\n")
+    process = FunctionProcess(
+        python=sys.executable,
+        task_root=str(tmp_path),
+        layers=[],
+        environment={"_HANDLER": "h.handler"},
+        timeout_seconds=5.0,
+    )
+    started = time.monotonic()
+    try:
+        outcome = invoke(process, {})
+    finally:
+        process.stop()
+
+    assert time.monotonic() - started < 10
+    assert json.loads(outcome.payload)["errorType"] == "Runtime.ExitError"
+    assert not process.running

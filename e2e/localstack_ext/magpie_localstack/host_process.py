@@ -93,16 +93,15 @@ class FunctionProcess:
         self._follow(self._process.stdout, self._read_answers)
         self._follow(self._process.stderr, self._read_logs)
         first = self._next_answer(INIT_TIMEOUT_SECONDS)
-        if first is not None:
-            self._wait_for_log_end(ends + 1)
         if first is None:
             self.stop()
             self._init_error = {
                 "errorType": "Runtime.ExitError",
-                "errorMessage": "Runtime exited during init (see the function's log)",
+                "errorMessage": "Runtime exited or hung during init (see the function's log)",
             }
-        elif "init_error" in first:
-            self._init_error = first["init_error"]
+            return
+        self._wait_for_log_end(ends + 1)
+        self._init_error = first.get("init_error")
 
     def stop(self) -> None:
         """Terminate the process; kill it if it does not go within the grace period.
