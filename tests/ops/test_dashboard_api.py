@@ -325,3 +325,20 @@ def test_health_counts_webhook_calls_by_status_dead_letters_and_backlog(local_en
         "responders.text_responder": {"DeadLetters": 1, "LastError": "ValueError: boom"}
     }
     assert health["Backlog"] == store.outstanding() > 0
+
+
+def test_a_refusal_keeps_the_reason_in_either_spelling_and_never_the_payload():
+    from magpie.dashboard.health import WebhookCalls, count_webhook_calls
+
+    def gateway(environ, start_response):  # as Chalice's local gateway answers a 415
+        start_response("415 Unsupported Media Type", [("Content-Type", "application/json")])
+        return [b'{"Code": "UnsupportedMediaType", "Message": "Unsupported media type: None"}']
+
+    calls = WebhookCalls()
+    app = count_webhook_calls(gateway, calls)
+    body = app({"PATH_INFO": "/twitter", "REQUEST_METHOD": "POST"}, lambda *a: None)
+    assert body == [b'{"Code": "UnsupportedMediaType", "Message": "Unsupported media type: None"}']
+    app({"PATH_INFO": "/dashboard/app.js", "REQUEST_METHOD": "GET"}, lambda *a: None)  # not counted
+    snapshot = calls.snapshot()
+    assert snapshot["ByStatus"] == {"415": 1}
+    assert snapshot["LatestRefusals"][0]["Reason"] == "Unsupported media type: None"

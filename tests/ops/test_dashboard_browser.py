@@ -210,6 +210,8 @@ def test_the_dashboard_shows_a_message_and_its_reply_live(served, tmp_path, monk
         assert browser.wait_for(
             "return document.querySelectorAll('#messages .message').length === 5", 10
         )
+        shown = "return document.getElementById('custom-range').offsetParent !== null"
+        assert browser.script(shown) is False  # from/to only with the custom range
         # A custom range, typed in local time: an hour that ended before the messages came.
         browser.script(
             "document.getElementById('range').value = 'custom';"
@@ -222,6 +224,7 @@ def test_the_dashboard_shows_a_message_and_its_reply_live(served, tmp_path, monk
         assert browser.wait_for(
             "return document.querySelectorAll('#messages .message').length === 0", 10
         )
+        assert browser.script(shown) is True
         browser.script("document.getElementById('range').value = '1h';")
         assert browser.wait_for(
             "return document.querySelectorAll('#messages .message').length === 5", 10

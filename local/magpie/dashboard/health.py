@@ -91,7 +91,10 @@ def _reason(body: bytes) -> str:
         parsed = json.loads(body[:4096])
     except ValueError:
         return ""
-    message = parsed.get("error") or parsed.get("message") if isinstance(parsed, dict) else ""
+    if not isinstance(parsed, dict):
+        return ""
+    # The ingress app says `error`; Chalice's own gateway answers (415, 403) `Message`.
+    message = parsed.get("error") or parsed.get("message") or parsed.get("Message")
     return str(message or "")[:MAX_REASON_CHARS]
 
 
