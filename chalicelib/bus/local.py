@@ -199,11 +199,10 @@ class LocalBusStore:
         def reclaim(db: sqlite3.Connection) -> tuple[int, int]:
             due = parked = 0
             for owner in gone:
-                where, params = ("owner IS NULL", ()) if owner is None else ("owner = ?", (owner,))
                 rows = db.execute(
-                    f"SELECT event_seq, target, attempts, crashes FROM deliveries"  # noqa: S608  # nosec B608
-                    f" WHERE status = 'running' AND {where}",
-                    params,
+                    "SELECT event_seq, target, attempts, crashes FROM deliveries"
+                    " WHERE status = 'running' AND owner IS ?",  # IS: NULL matches NULL
+                    (owner,),
                 ).fetchall()
                 for seq, target, attempts, crashes in rows:
                     dead = attempts >= max_attempts

@@ -259,7 +259,10 @@ class Dispatcher:
             # must still not stay running behind this live process.
             logger.error("delivery of %s to %s crashed: %r", key[0], key[1], error)
             self._keep_unrecorded(
-                delivery, functools.partial(self.store.postpone, delivery, "", delay=1)
+                delivery,
+                functools.partial(
+                    self.store.postpone, delivery, f"the dispatcher failed: {error!r}", delay=1
+                ),
             )
         self._wake.set()
 
@@ -321,7 +324,8 @@ class Dispatcher:
         try:
             write()
         except Exception as exc:
-            self._disk.hit(exc) if is_disk_full(exc) else self._bus_trouble.hit(exc)
+            backoff = self._disk if is_disk_full(exc) else self._bus_trouble
+            backoff.hit(exc)
             self._keep_unrecorded(delivery, write)
             return False
         return True
