@@ -25,12 +25,15 @@ PYTHON313 ?= $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.1
 LOCALSTACK_VENV := .venv-localstack
 LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed
 LOCALSTACK_EXT := $(LOCALSTACK_VENV)/.extension
+# checkov, the template scanner, in a virtualenv of its own: its dependencies clash with ours.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 # The dashboard's browser test drives Debian's Chromium through its chromedriver.
 CHROMEDRIVER := /usr/bin/chromedriver
 
 .PHONY: demo test test-fast lint typecheck format clean eval-sentiment synth synth-lite bootstrap deploy \
-	bench bench-quick loadtest audit e2e-aws
+	bench bench-quick loadtest audit e2e-aws checkov
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +47,14 @@ $(STAMP): $(REQUIREMENTS)
 $(CHROMEDRIVER):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --no-deps -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+## checkov for tests/infra/test_checkov.py (make test does this first).
+checkov: $(CHECKOV_STAMP)
+
 $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $(CDK)
@@ -53,11 +64,11 @@ demo: $(STAMP)
 	$(BIN)/magpie demo
 
 ## Lint, then the whole test suite (slow tests included, as CI runs it).
-test: $(STAMP) $(CDK) $(CHROMEDRIVER) lint typecheck audit e2e-aws
+test: $(STAMP) $(CDK) $(CHECKOV_STAMP) $(CHROMEDRIVER) lint typecheck audit e2e-aws
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 ## The suite without the slow tests, for a quick local loop.
-test-fast: $(STAMP) $(CDK)
+test-fast: $(STAMP) $(CDK) $(CHECKOV_STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not slow"
 
 ## Cost, webhook latency, cold start, package size, local throughput -> bench/results and
@@ -131,5 +142,5 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .magpie chalice.out cdk.out infra/cdk.out infra/build node_modules \
+	rm -rf $(VENV) $(CHECKOV_VENV) .magpie chalice.out cdk.out infra/cdk.out infra/build node_modules \
 	  .pytest_cache .ruff_cache .mypy_cache

@@ -12,6 +12,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -51,7 +53,47 @@ ALERT_MESSAGES = {
 }
 
 
-def alert_topic(stack: cdk.Stack, *, email: str, subscription_dead_letters: sqs.Queue) -> sns.Topic:
+def alerts_key(stack: cdk.Stack) -> kms.Key:
+    """The key the alert topic and the webhook secret are encrypted with (alerts carry
+    authors and texts; the webhook URL is a credential). A key of our own, since an
+    AWS-managed key's policy cannot let CloudWatch alarms and EventBridge rules publish."""
+    key = kms.Key(
+        stack,
+        "AlertsKey",
+        description="Magpie: the alert topic and the alert webhook secret",
+        enable_key_rotation=True,
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AlarmsAndRulesPublishToTheAlertTopic",
+            principals=[
+                iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                iam.ServicePrincipal("events.amazonaws.com"),
+            ],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=["*"],  # in a key policy, "*" is this key
+        )
+    )
+    return key
+
+
+def alert_webhook_secret(
+    stack: cdk.Stack, *, url: cdk.CfnParameter, key: kms.IKey
+) -> secretsmanager.Secret:
+    """The optional webhook URL ({"Url": ...}, empty for none), kept out of every Lambda's
+    environment: forward_alert reads it when it forwards (chalicelib/secrets.py)."""
+    return secretsmanager.Secret(
+        stack,
+        "AlertWebhook",
+        description="Magpie: the Slack-compatible webhook alerts are forwarded to",
+        encryption_key=key,
+        secret_object_value={"Url": cdk.SecretValue.cfn_parameter(url)},
+    )
+
+
+def alert_topic(
+    stack: cdk.Stack, *, email: str, subscription_dead_letters: sqs.Queue, key: kms.IKey
+) -> sns.Topic:
     """The topic, e-mailed to `email`, that the stack's alarms may publish to."""
     topic = sns.Topic(
         stack,
@@ -59,6 +101,7 @@ def alert_topic(stack: cdk.Stack, *, email: str, subscription_dead_letters: sqs.
         topic_name=ALERT_TOPIC_NAME,
         display_name="Magpie alerts",
         enforce_ssl=True,
+        master_key=key,
     )
     topic.add_subscription(subscriptions.EmailSubscription(email))
     topic.add_to_resource_policy(

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -38,7 +39,7 @@ from constructs import Construct
 from chalicelib import events as contract
 from chalicelib.analysis.steps import STOPPED_STATUSES
 from magpie_stack import nag, wiring
-from magpie_stack.alerts import alert_rules, alert_topic
+from magpie_stack.alerts import alert_rules, alert_topic, alert_webhook_secret, alerts_key
 from magpie_stack.analysis import ANALYSIS_STEPS, AnalysisWorkflow
 from magpie_stack.bus import BUS_NAME, EventSpine
 from magpie_stack.chalice_apps import ChaliceApp
@@ -83,10 +84,15 @@ class MagpieStack(cdk.Stack):
         self.spine = EventSpine(
             self, "Events", log_retention=LOG_RETENTION, dead_letters=self.rule_dead_letters
         )
+        self.alerts_key = alerts_key(self)
         self.topic = alert_topic(
             self,
             email=self.params.alert_email.value_as_string,
             subscription_dead_letters=self.lambda_dead_letters,
+            key=self.alerts_key,
+        )
+        self.webhook_secret = alert_webhook_secret(
+            self, url=self.params.webhook_url, key=self.alerts_key
         )
         self.apps = self._chalice_apps(repo_root, build_dir)
 
@@ -101,6 +107,7 @@ class MagpieStack(cdk.Stack):
         wiring.step_timeouts(self)
         self.powertools = powertools_layer(self, "PowertoolsLayer", build_dir / "layers")
         wiring.ingress(self, self.powertools)
+        wiring.webhook_limits(self, self._webhook_access_logs())
         self.lex = None if self.lite else self._lex_bot(repo_root)
         wiring.responders(self, self.lex)
         wiring.egress(self)
@@ -116,6 +123,7 @@ class MagpieStack(cdk.Stack):
         self.alarms = self._alarms_and_dashboard()
         self._outputs()
         nag.suppress(self)
+        nag.checkov_skips(self)
 
     @property
     def lite(self) -> bool:
@@ -253,6 +261,28 @@ class MagpieStack(cdk.Stack):
             fulfilment_name_ref=core.function_name_ref("lex_fulfilment"),
         )
 
+    def _webhook_access_logs(self) -> logs.LogGroup:
+        """The webhook API's access log, and the account setting API Gateway needs before
+        it may write any log to CloudWatch (one per account and region)."""
+        role = iam.Role(
+            self,
+            "ApiGatewayLogsRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                )
+            ],
+        )
+        # Kept when the stack goes: the account setting would otherwise name a deleted role,
+        # and every API of the account would stop logging.
+        role.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        account = apigateway.CfnAccount(
+            self, "ApiGatewayAccount", cloud_watch_role_arn=role.role_arn
+        )
+        self.apps["ingress"].chalice.get_resource("RestAPI").add_dependency(account)
+        return logs.LogGroup(self, "WebhookAccessLogs", retention=LOG_RETENTION)
+
     # --- what the apps feed ---------------------------------------------------------------
 
     def _analysis_workflow(self) -> AnalysisWorkflow:
@@ -354,6 +384,7 @@ class MagpieStack(cdk.Stack):
             "MediaBucketName": self.media.bucket_name,
             "IdempotencyTableName": self.idempotency.table_name,
             "AlertTopicArn": self.topic.topic_arn,
+            "AlertWebhookSecretArn": self.webhook_secret.secret_arn,
             **(
                 {
                     "LexBotId": self.lex.bot_id,

@@ -12,12 +12,14 @@ policy and overrides onto Chalice's resources, so no logical id depends on this 
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 
 from chalicelib import events as contract
 from magpie_stack.budget import STEP_TIMEOUT_SECONDS
@@ -42,6 +44,25 @@ COMPREHEND_ACTIONS = [
     "comprehend:DetectEntities",
     "comprehend:DetectKeyPhrases",
 ]
+# The webhook's limits: X delivers a bot's activity at a few requests a second; a webhook
+# call takes milliseconds, so ten at once serve hundreds a second.
+WEBHOOK_RATE_PER_SECOND = 50
+WEBHOOK_BURST = 100
+INGRESS_CONCURRENCY = 10
+# One JSON line per request: who, what, the answer, and how long it took; never a body.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTimeEpoch",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+    },
+    separators=(",", ":"),
+)
 REKOGNITION_ACTIONS = [
     "rekognition:DetectLabels",
     "rekognition:DetectText",
@@ -93,8 +114,9 @@ def core(stack: MagpieStack) -> None:
     app.set_async_dead_letter_queue("analysis_stopped", stack.lambda_dead_letters.queue_arn)
     app.set_environment("lex_fulfilment", {})
     app.set_environment(
-        "forward_alert", {"ALERT_WEBHOOK_URL": stack.params.webhook_url.value_as_string}
+        "forward_alert", {"ALERT_WEBHOOK_SECRET_ID": stack.webhook_secret.secret_arn}
     )
+    stack.webhook_secret.grant_read(app.roles["forward_alert"])
     app.subscribe_to_topic(
         "forward_alert", stack.topic.topic_arn, stack.lambda_dead_letters.queue_arn
     )
@@ -213,6 +235,32 @@ def ingress(stack: MagpieStack, powertools: lambda_.ILayerVersion) -> None:
     allow(app, "api_handler", ["secretsmanager:GetSecretValue"], [stack.twitter_secret.secret_arn])
 
 
+def webhook_limits(stack: MagpieStack, access_logs: logs.ILogGroup) -> None:
+    """A flood of deliveries (a retry storm, or anyone who found the URL) must not run up
+    cost: the API's stage answers 429 above WEBHOOK_RATE_PER_SECOND (bursts to
+    WEBHOOK_BURST) and logs every request; ingress never runs more than
+    INGRESS_CONCURRENCY at once. X retries what was refused."""
+    rest_api = stack.apps["ingress"].chalice.get_resource("RestAPI")
+    rest_api.add_property_override(
+        "MethodSettings",
+        [
+            {
+                "ResourcePath": "/*",
+                "HttpMethod": "*",
+                "ThrottlingRateLimit": WEBHOOK_RATE_PER_SECOND,
+                "ThrottlingBurstLimit": WEBHOOK_BURST,
+            }
+        ],
+    )
+    rest_api.add_property_override(
+        "AccessLogSetting",
+        {"DestinationArn": access_logs.log_group_arn, "Format": ACCESS_LOG_FORMAT},
+    )
+    stack.apps["ingress"].function_resource("api_handler").add_property_override(
+        "ReservedConcurrentExecutions", INGRESS_CONCURRENCY
+    )
+
+
 # --- responders -------------------------------------------------------------------------
 
 
@@ -263,6 +311,8 @@ def egress(stack: MagpieStack) -> None:
     allow(app, "send_tweet", ["secretsmanager:GetSecretValue"], [stack.twitter_secret.secret_arn])
     allow(app, "send_tweet", ["s3:GetObject"], [annotated_objects(stack)])
     allow(app, "send_tweet", ["sns:Publish"], [stack.topic.topic_arn])
+    # The topic is encrypted: publishing encrypts with its key.
+    allow(app, "send_tweet", ["kms:GenerateDataKey", "kms:Decrypt"], [stack.alerts_key.key_arn])
 
 
 # --- the bus ----------------------------------------------------------------------------

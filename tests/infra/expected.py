@@ -22,7 +22,7 @@ EXPECTED_ENVIRONMENT = {
         "IDEMPOTENCY_TABLE": "IdempotencyTableName",
     },
     "lex_fulfilment": {},
-    "forward_alert": {"ALERT_WEBHOOK_URL": "param:AlertWebhookUrl"},
+    "forward_alert": {"ALERT_WEBHOOK_SECRET_ID": "AlertWebhookSecretArn"},
     "api_handler": {
         "EVENT_BUS_NAME": "EventBusName",
         "IDEMPOTENCY_TABLE": "IdempotencyTableName",

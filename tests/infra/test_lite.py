@@ -153,7 +153,9 @@ def test_the_full_profile_keeps_its_zip_functions_and_ai_services(synth):
         for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     )
     environment = deployed["text_responder"][1]["Properties"]["Environment"]["Variables"]
-    assert "CONVERSATION_PROVIDER" not in environment and "LEX_BOT_ID" in environment
+    # The provider is the stack's parameter (Lex unless a deploy says otherwise).
+    assert environment["CONVERSATION_PROVIDER"] == {"Ref": "ConversationProvider"}
+    assert "LEX_BOT_ID" in environment
 
 
 # --- no AI service, no Lex -----------------------------------------------------------------

@@ -132,7 +132,12 @@ def test_every_acknowledged_finding_carries_its_reason(each_synth):
         "AwsSolutions::AwsSolutions-IAM5",
         "AwsSolutions::AwsSolutions-SF1",
         "AwsSolutions::AwsSolutions-SF2",
+        "AwsSolutions::AwsSolutions-SMG4",
+        "AwsSolutions::AwsSolutions-IAM4",
     }
+    # The one managed policy: API Gateway's own logging role (nag.py says why).
+    (managed,) = [k for k in acknowledged if k.startswith("AwsSolutions::AwsSolutions-IAM4")]
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in managed
 
 
 def test_cfn_lint_finds_no_errors(each_synth):
@@ -165,7 +170,9 @@ def test_every_rule_is_on_the_magpie_bus_with_a_dead_letter_queue_and_permission
     # analysis executions' status changes (Step Functions sends those to the default bus).
     assert len(rules) == 3 + 3 + len(ALERT_PATTERNS) + 1
     (stopped_id,) = [
-        k for k, r in rules.items() if r["Properties"]["EventPattern"]["source"] == ["aws.states"]
+        k
+        for k, r in rules.items()
+        if r["Properties"]["EventPattern"].get("source") == ["aws.states"]
     ]
     stopped = rules.pop(stopped_id)["Properties"]
     assert "EventBusName" not in stopped  # the default bus
@@ -401,7 +408,8 @@ def test_iam_is_least_privilege(each_synth):
                 assert not [a for a in actions if "*" in a], (logical_id, actions)
                 if "*" in as_list(statement.get("Resource", [])):
                     assert all(UNSCOPABLE.match(a) for a in actions), (logical_id, actions)
-        assert "ManagedPolicyArns" not in resource.get("Properties", {}), logical_id
+        if not logical_id.startswith("ApiGatewayLogsRole"):  # AWS's own (nag.py)
+            assert "ManagedPolicyArns" not in resource.get("Properties", {}), logical_id
 
 
 def test_lex_alias_calls_the_fulfilment_function_with_a_scoped_permission(synth):

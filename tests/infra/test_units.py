@@ -95,7 +95,7 @@ def test_hive_types_follow_the_python_annotations():
 def test_every_detail_type_gets_a_metric():
     from magpie_stack.bus import DETAIL_TYPES
 
-    assert len(DETAIL_TYPES) == len(set(DETAIL_TYPES)) == 20
+    assert len(DETAIL_TYPES) == len(set(DETAIL_TYPES)) == 21
     assert {
         "MESSAGE_RECEIVED",
         "MESSAGE_ANALYSED",
