@@ -88,16 +88,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     from chalicelib import backend
+    from magpie.reports import table_safe
     from magpie.runtime import configure_environment
 
     configure_environment(_home(args))
     letters = backend.local_bus_store().dead_letters()
     for letter in letters:
+        # An error's text can quote the message that caused it: one line per letter.
         print(
             f"{letter.event_id}  {letter.detail_type:<24} {letter.target:<40} "
-            f"attempts={letter.attempts}  {letter.last_error}"
+            f"attempts={letter.attempts}  {table_safe(letter.last_error or '')}"
         )
     print(f"{len(letters)} dead letter(s)")
+    if letters:
+        print("retry them with: magpie replay --dead-letters")
     return 0
 
 

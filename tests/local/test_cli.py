@@ -230,3 +230,17 @@ def test_faces_add_names_the_file_that_is_not_an_image(local_env, tmp_path, caps
     text.write_text("not a photo")
     assert main(["--home", str(local_env), "faces", "add", "Bob", str(KNOWN), str(text)]) == 2
     assert f"{text} is not an image Pillow can read" in _one_line_error(capsys)
+
+
+def test_dead_letters_are_one_line_each_with_the_redrive_command(local_env, capsys):
+    from tests.ops.lakedata import history
+
+    store = backend.local_bus_store()
+    store.append(history()[:2])
+    store.route_new([("responders.text_responder", lambda envelope: True)])
+    for delivery in store.claim_due(2):
+        store.fail(delivery, "ValueError: bad\nforged line", max_attempts=1, delay=0)
+    assert main(["--home", str(local_env), "dead-letters"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all("ValueError: bad\\nforged line" in line for line in lines[:2])
+    assert lines[2:] == ["2 dead letter(s)", "retry them with: magpie replay --dead-letters"]
