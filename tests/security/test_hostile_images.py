@@ -33,8 +33,6 @@ from chalicelib.analysis.model_worker import (
 )
 from tests.analysis.images import png_bytes, png_header_only, text_font
 
-pytestmark = pytest.mark.slow
-
 
 def banner(text: str, size: tuple[int, int]) -> Image.Image:
     image = Image.new("RGB", size, "white")
@@ -127,6 +125,7 @@ def test_text_recognition_sees_at_most_a_4_to_1_canvas(shape):
     assert (padded[:height, :width] == image).all()  # the image at the top left, unmoved
 
 
+@pytest.mark.slow
 def test_a_20_to_1_banner_is_read_within_the_workers_budget(worker):
     # The thinnest shape download accepts; it once grew to a 1.6 GB canvas in rapidocr.
     blobs = Blobs({"media/banner.png": png_bytes(banner("MAGPIE", (2000, 100)))})
@@ -139,6 +138,7 @@ def test_a_20_to_1_banner_is_read_within_the_workers_budget(worker):
     assert box["Left"] < 0.1 and 0.1 < box["Top"] + box["Height"] <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
 def test_an_animation_is_analysed_by_its_first_frame_only(worker, fmt):
     data = animated(fmt, ["FIRST", "SECOND", "THIRD"])
@@ -151,6 +151,7 @@ def test_an_animation_is_analysed_by_its_first_frame_only(worker, fmt):
 # --- each hostile image costs one image's budget, recorded, and the next one is analysed ---
 
 
+@pytest.mark.slow
 def test_a_thin_image_is_recorded_in_analysis_errors_by_the_step(local_env):
     from chalicelib import backend
     from chalicelib.analysis.steps import analyse_image
@@ -163,6 +164,7 @@ def test_a_thin_image_is_recorded_in_analysis_errors_by_the_step(local_env):
     assert all(error["Image"] == "media/thin.png" for error in result["Errors"])
 
 
+@pytest.mark.slow
 def test_the_worker_runs_under_its_memory_limit(worker):
     LocalImageAnalyser(Blobs({"k": png_bytes(banner("A", (200, 200)))}), None, models=worker).text(
         "k"
@@ -173,6 +175,7 @@ def test_the_worker_runs_under_its_memory_limit(worker):
     assert worker.pid != os.getpid()
 
 
+@pytest.mark.slow
 def test_an_image_over_its_time_budget_is_an_error_and_the_worker_is_replaced(worker):
     slow = png_bytes(banner("SLOW", (1600, 1600)))  # OCR takes seconds on 1600x1600
     blobs = Blobs({"media/slow.png": slow, "media/next.png": png_bytes(banner("NEXT", (480, 200)))})
@@ -189,6 +192,7 @@ def test_an_image_over_its_time_budget_is_an_error_and_the_worker_is_replaced(wo
     assert worker.starts == starts + 1
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_image_is_that_images_error_and_is_restarted(worker):
     blobs = Blobs(
         {
@@ -215,6 +219,7 @@ def test_a_worker_killed_mid_image_is_that_images_error_and_is_restarted(worker)
     assert worker.pid != victim_pid
 
 
+@pytest.mark.slow
 def test_a_model_out_of_memory_is_that_images_error_and_the_worker_is_replaced():
     # A worker capped at 1 GiB loads its models (about 0.7 GiB of address space) but cannot
     # read a 1600x1600 page: what any runaway allocation meets under the real 3 GiB cap.
