@@ -12,13 +12,16 @@ What the front refuses before the app sees a byte of the body:
     address by DNS rebinding, must not read the messages);
   - a `Content-Length` over the webhook's limit: 413, from the header alone;
   - a malformed request line or header (`Content-Length: abc`): 400, from waitress;
-  - a connection silent for READ_TIMEOUT seconds, e.g. a request left half-sent: closed.
+  - a request not received whole within READ_TIMEOUT seconds of its first byte, or a
+    connection silent that long: closed (a half-sent request, or one trickled a byte at a
+    time, slowloris-style).
 Reading and writing sockets is asynchronous in waitress, so slow or stalled clients hold
 a socket each, never a worker thread.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -32,8 +35,8 @@ from urllib.parse import quote, urlsplit
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("magpie.access")
 
-# A delivery from X is a few KB and arrives whole; a client silent this long is gone or
-# stalling on purpose.
+# A delivery from X is a few KB and arrives whole, and X wants its answer within 3 s; a
+# request still arriving after this long is stalled, by accident or on purpose.
 READ_TIMEOUT = 5
 # Worker threads for the app: the webhook's work is a signature check and one commit.
 THREADS = 8
@@ -292,6 +295,31 @@ def _dashboard_api() -> Any:
     return DashboardApi(backend.local_bus_store(), settings().home / "media")
 
 
+@functools.cache
+def _deadline_channel() -> type:
+    """waitress's connection class, with READ_TIMEOUT counted from a request's first byte.
+
+    waitress closes a connection after `channel_timeout` seconds without a byte received,
+    so a client sending one byte every few seconds would never be closed. While a request
+    is incomplete, this keeps the connection's "last activity" at the moment that request
+    began, so the same sweep closes it once the request has taken READ_TIMEOUT. A server's
+    `channel_class` is where waitress takes its connection class from."""
+    from waitress.channel import HTTPChannel
+
+    class WholeRequestDeadline(HTTPChannel):  # type: ignore[misc]
+        request_began = 0.0
+
+        def received(self, data: bytes) -> bool:
+            if self.request is None:  # these bytes begin a request
+                self.request_began = time.time()
+            result: bool = super().received(data)
+            if self.request is not None:  # still incomplete
+                self.last_activity = self.request_began
+            return result
+
+    return WholeRequestDeadline
+
+
 class WebhookServer:
     """waitress serving `webhook_app`, stoppable from another thread."""
 
@@ -326,6 +354,7 @@ class WebhookServer:
         # several `listen` addresses, which we never pass).
         if not isinstance(self._server, TcpWSGIServer):
             raise TypeError(f"expected one TCP listener, got {type(self._server).__name__}")
+        self._server.channel_class = _deadline_channel()
         self.host = host
         self.port = int(self._server.getsockname()[1])
 

@@ -163,6 +163,25 @@ def test_half_sent_requests_are_dropped_and_do_not_block_others(server):
             sock.close()
 
 
+def test_a_request_trickled_a_byte_at_a_time_is_closed_after_the_read_timeout(server):
+    request = b"POST /twitter HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 20
+    with socket.create_connection((server.host, server.port), timeout=0.5) as sock:
+        started, closed_after = time.monotonic(), None
+        for byte in request:  # never silent for more than 0.5 s
+            try:
+                sock.sendall(bytes([byte]))
+                if sock.recv(1024) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except TimeoutError:
+                time.sleep(0)  # nothing from the server yet: keep trickling
+            except (BrokenPipeError, ConnectionResetError):
+                closed_after = time.monotonic() - started
+                break
+    assert closed_after is not None, "the trickling client was never cut off"
+    assert READ_TIMEOUT <= closed_after < READ_TIMEOUT + 4
+
+
 # --- Host: DNS rebinding ------------------------------------------------------------------
 
 
