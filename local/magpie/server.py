@@ -306,7 +306,7 @@ def _deadline_channel() -> type:
     `channel_class` is where waitress takes its connection class from."""
     from waitress.channel import HTTPChannel
 
-    class WholeRequestDeadline(HTTPChannel):  # type: ignore[misc]
+    class WholeRequestDeadline(HTTPChannel):
         request_began = 0.0
 
         def received(self, data: bytes) -> bool:
