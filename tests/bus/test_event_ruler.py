@@ -4,10 +4,11 @@ The cases (tests/fixtures/event-ruler/, with their source and licence) were reco
 event-ruler, the library EventBridge matches with: each is a rule (one or more patterns,
 OR-ed), an event, and whether event-ruler matched it. A case is named `<file>#<index>`.
 
-Where EventBridge's documentation and event-ruler could part, Magpie follows the
-documentation: numbers are compared only within -5e9..5e9 and to six decimal places
-("Numeric matching", EventBridge user guide; tests/bus/test_pattern.py pins it). No case
-here leaves that range, so none is exempted: DOCUMENTED_OVER_EVENT_RULER is empty, and
+Where EventBridge's documentation and event-ruler part, Magpie follows the documentation:
+event-ruler at this commit compares any IEEE-754 double (its ComparableNumber), while the
+EventBridge user guide limits numeric matching to -5e9..5e9 with six decimal places, and
+tests/bus/test_pattern.py pins that. No case here compares a number outside that range, so
+none is exempted: DOCUMENTED_OVER_EVENT_RULER is empty, and
 `test_no_case_leaves_the_documented_numeric_range` says so should the data be refreshed.
 """
 
