@@ -68,7 +68,7 @@ test: $(STAMP) $(CDK) $(CHECKOV_STAMP) $(CHROMEDRIVER) lint typecheck audit e2e-
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 ## The suite without the slow tests, for a quick local loop.
-test-fast: $(STAMP) $(CDK) $(CHECKOV_STAMP)
+test-fast: $(STAMP) $(CDK)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not slow"
 
 ## Cost, webhook latency, cold start, package size, local throughput -> bench/results and

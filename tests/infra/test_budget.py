@@ -114,6 +114,7 @@ def definition_of(synth) -> dict:
     return _definition(synth)
 
 
+@pytest.mark.slow  # synthesizes both profiles
 def test_every_ending_is_reached_inside_the_execution_limit(each_synth):
     definition = definition_of(each_synth)
     limit = definition["TimeoutSeconds"]
@@ -121,6 +122,7 @@ def test_every_ending_is_reached_inside_the_execution_limit(each_synth):
     assert worst_case_seconds(definition, items=budget.MAX_IMAGES) <= limit
 
 
+@pytest.mark.slow  # synthesizes both profiles
 def test_each_step_lambda_times_out_with_its_task(each_synth):
     from magpie_stack.analysis import STATE_NAMES
 

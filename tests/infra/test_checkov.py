@@ -18,6 +18,8 @@ import pytest
 
 from tests.infra.test_template import functions
 
+pytestmark = pytest.mark.slow  # each profile synthesized, then scanned
+
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
