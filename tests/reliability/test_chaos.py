@@ -134,7 +134,7 @@ def storm(home, rng: random.Random) -> tuple[ledger.LedgerReport, list[str]]:
         events.append(f"died right after writing reply {crash_after}")
         for n in range(RANDOM_KILLS):
             # The first lands while the restart is still recovering, the next later on.
-            time.sleep(rng.uniform(0.2, 2.0) if n == 0 else rng.uniform(1.0, 8.0))
+            time.sleep(rng.uniform(0.2, 2.0) if n == 0 else rng.uniform(2.0, 12.0))
             busy = LocalBusStore(home / "bus.sqlite3").outstanding()
             events.append(f"kill -9 with {busy} deliveries to go")
             server.kill9()
@@ -178,16 +178,25 @@ def test_a_message_that_crashes_the_process_every_time_is_parked_with_its_reason
     poison = replace(poison, body=poison.body.replace(b"tell me", b"POISON tell me", 1))
     assert b"POISON" in poison.body
     crashes = 0
+    outcome: dict = {}
+    sender = threading.Thread(
+        target=lambda: outcome.update(
+            drive=drive(server.url, SECRET, [poison, *healthy], deadline=time.monotonic() + 120)
+        )
+    )
     server.start()
+    sender.start()
     try:
-        driven = drive(server.url, SECRET, [poison, *healthy], deadline=time.monotonic() + 60)
         deadline = time.monotonic() + 180
-        while LocalBusStore(home / "bus.sqlite3").outstanding():  # a supervisor, restarting it
+        store = LocalBusStore(home / "bus.sqlite3")
+        while sender.is_alive() or store.outstanding():  # a supervisor, restarting it
             assert time.monotonic() < deadline
             crashes += restart_if_dead(server)
             time.sleep(0.1)
     finally:
         server.stop()
+    driven = outcome["drive"]
+    assert driven.unacknowledged == []
     report = ledger.check(home, expected=set(driven.acknowledged))
     letters = LocalBusStore(home / "bus.sqlite3").dead_letters()
     print(f"\n{crashes} crashes\n{ledger.format_report(report)}")
