@@ -69,6 +69,18 @@ def replies_to(deployed: Deployed, tweet_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def test_the_emulator_listens_on_loopback_only(deployed: Deployed) -> None:
+    port = int(deployed.endpoint.rsplit(":", 1)[1])
+    listening = [
+        line.split()[1]
+        for table in ("/proc/net/tcp", "/proc/net/tcp6")
+        for line in Path(table).read_text().splitlines()[1:]
+        if line.split()[3] == "0A" and int(line.split()[1].rsplit(":", 1)[1], 16) == port
+    ]
+
+    assert listening == [f"0100007F:{port:04X}"]  # 127.0.0.1, and nothing else
+
+
 def test_crc_challenge_is_answered_with_the_apps_secret(deployed: Deployed) -> None:
     answer = requests.get(deployed.webhook_path, params={"crc_token": "e2e-challenge"}, timeout=30)
 

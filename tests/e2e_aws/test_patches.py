@@ -13,6 +13,7 @@ import pytest
 from magpie_localstack.patches import (
     dynalite_command,
     firehose_stream_name,
+    gateway_interface,
     is_arn_attribute,
     numbers_as_text,
     placeholder_arn,
@@ -125,3 +126,11 @@ def test_a_json_template_keeps_its_numbers() -> None:
     replacements = {"score": 0.5}
 
     assert numbers_as_text('{"score": <score>}', replacements) == {"score": 0.5}
+
+
+def test_the_gateway_is_bound_to_the_host_its_port_was_named_with() -> None:
+    listen = [("127.0.0.1", 4566), ("0.0.0.0", 443)]
+
+    assert gateway_interface(listen, 4566) == "127.0.0.1"
+    assert gateway_interface(listen, 443) == "0.0.0.0"
+    assert gateway_interface(listen, 8080) == ""  # not ours: as twisted would bind it

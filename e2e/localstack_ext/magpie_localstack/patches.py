@@ -15,6 +15,9 @@ applies it imports LocalStack only when it runs.
   a number from the event fails in LocalStack (`expected str instance, float found`), so
   the alert e-mail of a negative message (its score) is never delivered. EventBridge writes
   the number's JSON text; so does this.
+- `gateway_interface`: the gateway listens on the port of GATEWAY_LISTEN but on every
+  interface, whatever host it names (its twisted server leaves the interface out); it is
+  bound to the host named, so 127.0.0.1 means loopback only.
 - `dynalite_command`: LocalStack's DynamoDB runs AWS's "DynamoDB Local", a Java download
   this machine cannot reach; dynalite (npm, plain Node) answers the same API.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -125,6 +129,34 @@ def apply_numbers_as_text() -> None:
         fn: Callable[..., Any], template: str, replacements: dict[str, Any]
     ) -> Any:
         return fn(template, numbers_as_text(template, replacements))
+
+
+# --- the gateway: bound to the host GATEWAY_LISTEN names -----------------------------------
+
+
+def gateway_interface(listen: list[tuple[str, int]], port: int) -> str:
+    """The host GATEWAY_LISTEN names for `port` ("": every interface, when it names none)."""
+    return next((host for host, listened in listen if listened == port), "")
+
+
+def apply_gateway_interface() -> None:
+    from localstack import config
+    from localstack.runtime.server import twisted as server
+    from twisted.internet import endpoints
+
+    listen = [(address.host, address.port) for address in config.GATEWAY_LISTEN]
+
+    def tcp4_server_endpoint(
+        reactor: Any, port: int, backlog: int = 50, interface: str = ""
+    ) -> Any:
+        interface = interface or gateway_interface(listen, port)
+        return endpoints.TCP4ServerEndpoint(reactor, port, backlog, interface)
+
+    # the server module's view of twisted's endpoints, IPv4 bound to the configured host
+    server.endpoints = types.SimpleNamespace(
+        TCP4ServerEndpoint=tcp4_server_endpoint,
+        TCP6ServerEndpoint=endpoints.TCP6ServerEndpoint,
+    )
 
 
 # --- DynamoDB: dynalite -------------------------------------------------------------------

@@ -30,6 +30,7 @@ def magpie_patches() -> None:
     patches.apply_firehose_stream_name()
     patches.apply_placeholder_arn()
     patches.apply_numbers_as_text()
+    patches.apply_gateway_interface()
 
 
 @hooks.on_infra_start()
