@@ -45,7 +45,7 @@ CONNECTION_LIMIT = 512
 IDENT = "magpie"  # the Server header: no server or Python version for a scanner to match
 MAX_HOSTS_WARNED = 20
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-WILDCARD_ADDRESSES = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (names, not a bind)
+WILDCARD_ADDRESSES = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (names, not a bind)  # nosec B104
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
