@@ -219,10 +219,23 @@ def test_a_failing_analysis_publishes_message_analysis_failed(deployed: Deployed
     finally:
         _set_environment(lam, name, environment)
 
+    # The failed execution's own status change reaches analysis_stopped too (LocalStack
+    # sends it for Express machines as well): a later message through the whole path
+    # gives that report time to arrive, and it must not be a second one.
+    later = delivery("mention-plain.json", tweet_id="2077393608889140009")
+    assert post(deployed, later).status_code == 200
+    event_of(deployed, "TWEET_SENT", received(deployed, tweet_id_of(later))["detail"]["MessageId"])
+    reports = [
+        e
+        for e in deployed.seen_events
+        if e["detail-type"] == "MESSAGE_ANALYSIS_FAILED" and e["detail"]["MessageId"] == message_id
+    ]
+
     assert "TEXT_PROVIDER" in failed["detail"]["Reason"]
     assert "Traceback" not in failed["detail"]["Reason"]
     assert "TEXT_PROVIDER" in alert
     assert not replies_to(deployed, tweet_id_of(body))
+    assert len(reports) == 1
 
 
 def test_a_step_past_its_timeout_is_cut_off_and_the_analysis_reports_failure(
