@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -89,9 +90,11 @@ class Deployed:
 
     @property
     def webhook_path(self) -> str:
-        """The webhook's URL on LocalStack's gateway (path form, no DNS needed)."""
-        api_id = self.outputs["IngressStageAppChaliceAppOutputsRestAPIId3B63A9C8"]
-        return f"{self.endpoint}/_aws/execute-api/{api_id}/prod/twitter"
+        """The stack's WebhookUrl output (https://<api>.execute-api.<region>.<suffix>/prod/
+        twitter) on LocalStack's gateway, in its path form: no DNS needed."""
+        url = urlsplit(self.outputs["WebhookUrl"])
+        api_id = url.hostname.split(".", 1)[0] if url.hostname else ""
+        return f"{self.endpoint}/_aws/execute-api/{api_id}{url.path}"
 
     def wait_for_event(
         self, match: Callable[[dict[str, Any]], bool], timeout: float = WAIT_SECONDS
