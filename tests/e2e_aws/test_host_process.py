@@ -125,15 +125,20 @@ def test_a_result_that_is_not_json_is_a_marshal_error(function) -> None:
     assert json.loads(outcome.payload)["errorType"] == "Runtime.MarshalError"
 
 
-def test_a_handler_that_cannot_be_imported_fails_every_invocation(tmp_path: Path) -> None:
-    (tmp_path / "h.py").write_text("import not_a_module_anywhere\n")
-    process = FunctionProcess(
+def _function_of(tmp_path: Path, source: str) -> FunctionProcess:
+    """A function whose module h.py is `source`, with no layer."""
+    (tmp_path / "h.py").write_text(source)
+    return FunctionProcess(
         python=sys.executable,
         task_root=str(tmp_path),
         layers=[],
         environment={"_HANDLER": "h.handler"},
         timeout_seconds=5.0,
     )
+
+
+def test_a_handler_that_cannot_be_imported_fails_every_invocation(tmp_path: Path) -> None:
+    process = _function_of(tmp_path, "import not_a_module_anywhere\n")
     try:
         outcomes = [invoke(process, {}), invoke(process, {})]
     finally:
@@ -179,14 +184,7 @@ def test_an_init_that_hangs_is_ended_and_reported(tmp_path: Path, monkeypatch) -
     from magpie_localstack import host_process
 
     monkeypatch.setattr(host_process, "INIT_TIMEOUT_SECONDS", 1.0)
-    (tmp_path / "h.py").write_text("import time\ntime.sleep(60)\ndef handler(e, c):\n    pass\n")
-    process = FunctionProcess(
-        python=sys.executable,
-        task_root=str(tmp_path),
-        layers=[],
-        environment={"_HANDLER": "h.handler"},
-        timeout_seconds=5.0,
-    )
+    process = _function_of(tmp_path, "import time\ntime.sleep(60)\ndef handler(e, c):\n    pass\n")
     started = time.monotonic()
     try:
         outcome = invoke(process, {})
