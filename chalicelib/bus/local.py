@@ -222,10 +222,6 @@ class LocalBusStore:
 
         return self._group.run(reclaim)
 
-    def recover_running(self, max_attempts: int = 1_000_000) -> int:
-        """Reclaim the deliveries of processes that are gone; returns how many are due again."""
-        return self.reclaim_orphans(max_attempts)[0]
-
     def claim_due(
         self, limit: int, lease_seconds: float = 300.0, *, suspects: bool | None = None
     ) -> list[Delivery]:
