@@ -214,4 +214,6 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         with phase("LocalStack stop"):
             emulator.stop()
         x.stop()
+        # The functions' unzipped code (~340 MB a run); the logs stay for reading.
+        shutil.rmtree(workdir / "tmp", ignore_errors=True)
         print(f"\nLocalStack's log and the functions' logs: {workdir}")
