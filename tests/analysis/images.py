@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import io
 import socket
-import struct
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
+
+from bench.hostile_images import bomb
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -80,15 +80,8 @@ def text_image(text: str, mode: str = "RGB") -> Image.Image:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims width x height but holds one row of data: what a decompression
-    bomb looks like to a reader that only parsed the header."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        body = kind + payload
-        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    row = zlib.compress(b"\x00" * (1 + 3 * min(width, 16)))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
+    bomb looks like to a reader that only parsed the header (the benchmark's own bomb)."""
+    return bomb(width, height)
 
 
 @contextlib.contextmanager
