@@ -153,6 +153,9 @@ class TwitterIds:
     DirectMessageId: str | None = None
     InReplyToTweetId: str | None = None
     InReplyToUserId: str | None = None
+    # Everyone else the post tags (never the bot or the author): the reply leaves them out,
+    # so one mention that tags many people does not make the bot mention them all.
+    MentionedUserIds: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,8 @@ class SendTweet(_Model):
     Author: str | None = None
     Intent: str | None = None
     ReceivedAt: str | None = None
+    # X's reply.exclude_reply_user_ids: the reply reaches the author only.
+    ExcludeReplyUserIds: list[str] = field(default_factory=list)
     SchemaVersion: str = SCHEMA_VERSION
 
 

@@ -189,6 +189,7 @@ class _Delivery:
             reply_to_user_id=command.ReplyToUserId,
             reply_to_tweet_id=command.ReplyToTweetId if command.Kind == MENTION else None,
             images=[_load_image(key) for key in _image_keys(command)],
+            exclude_reply_user_ids=tuple(command.ExcludeReplyUserIds),
         )
 
     def _posted_by_an_interrupted_attempt(self, request: ReplyRequest) -> PostResult | None:

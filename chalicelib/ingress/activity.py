@@ -202,7 +202,8 @@ def _message_from_tweet(
         return "retweet"
     if _flag(payload.get("user_has_blocked")) or _flag(payload.get("is_blocked_by")):
         return "author is blocked by the bot"
-    mentioned = bot in _v1_mentions(tweet, extended)
+    mentions = _v1_mentions(tweet, extended)
+    mentioned = bot in mentions
     if not mentioned and _id(tweet.get("in_reply_to_user_id_str")) != bot:
         return "neither mentions nor replies to the bot"
     text = extended.get("full_text", tweet.get("full_text", tweet.get("text")))
@@ -220,6 +221,7 @@ def _message_from_tweet(
         ),
         in_reply_to_tweet_id=_id(tweet.get("in_reply_to_status_id_str")) or None,
         in_reply_to_user_id=_id(tweet.get("in_reply_to_user_id_str")) or None,
+        mentioned_user_ids=mentions - {bot, author},
     )
 
 
@@ -306,9 +308,8 @@ def _message_from_post(
         return "own post"
     if any(r.get("type") == "retweeted" for r in references):
         return "repost"
-    mentioned = bot in {
-        _id(_obj(m).get("id")) for m in _list(_obj(post.get("entities")).get("mentions"))
-    }
+    mentions = {_id(_obj(m).get("id")) for m in _list(_obj(post.get("entities")).get("mentions"))}
+    mentioned = bot in mentions
     # post.mention.create is sent for explicit mentions and post.reply.create for direct
     # replies to the bot; a quote (or a post.create) is answered only when it mentions it.
     if event_type not in ("post.mention.create", "post.reply.create") and not mentioned:
@@ -326,6 +327,7 @@ def _message_from_post(
         received_at=_first_time((timestamps.from_iso, post.get("created_at"))),
         in_reply_to_tweet_id=_id(post.get("in_reply_to_tweet_id") or replied_to) or None,
         in_reply_to_user_id=_id(post.get("in_reply_to_user_id")) or None,
+        mentioned_user_ids=mentions - {bot, author},
     )
 
 
@@ -358,6 +360,7 @@ def _message(
     received_at: str,
     in_reply_to_tweet_id: str | None = None,
     in_reply_to_user_id: str | None = None,
+    mentioned_user_ids: set[str] | frozenset[str] = frozenset(),
 ) -> MessageReceived | str:
     """The one place a MessageReceived is made: refused (a reason) rather than published
     with an empty id, author or text."""
@@ -380,6 +383,7 @@ def _message(
             DirectMessageId=message_id if is_dm else None,
             InReplyToTweetId=in_reply_to_tweet_id,
             InReplyToUserId=in_reply_to_user_id,
+            MentionedUserIds=sorted(m for m in mentioned_user_ids if m),
         ),
         MessageId=message_id,
         Kind=kind,

@@ -247,6 +247,9 @@ def _publish_reply(
         Author=message.Author,
         Intent=intent,
         ReceivedAt=message.ReceivedAt,
+        ExcludeReplyUserIds=list(message.Twitter.MentionedUserIds)
+        if message.Kind == MENTION
+        else [],
     )
     publish([command.to_event()])
     log.info("%s %s answered (%s, %d image(s))", message.Kind, message.MessageId, intent, len(keys))

@@ -145,6 +145,17 @@ def test_a_second_command_for_the_same_message_is_not_posted(x, clock):
     assert [o[1] for o in outcomes()] == ["TWEET_SENT"]
 
 
+def test_the_reply_leaves_out_everyone_else_the_mention_tagged(x, clock):
+    x.post(TWEETS_URL, **POSTED)
+    send(command(ExcludeReplyUserIds=["3333", "4444"]), clock)
+
+    (call,) = x.calls
+    assert json.loads(call.request.body)["reply"] == {
+        "in_reply_to_tweet_id": TWEET,
+        "exclude_reply_user_ids": ["3333", "4444"],
+    }
+
+
 def test_a_direct_message_and_a_mention_with_the_same_id_are_different_messages(x, clock):
     x.post(TWEETS_URL, **POSTED)
     x.post(DM_URL, status=201, json={"data": {"dm_conversation_id": "c", "dm_event_id": "e1"}})

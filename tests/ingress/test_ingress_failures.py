@@ -320,3 +320,30 @@ def test_an_item_over_eventbridges_entry_limit_is_413_not_a_retry_loop(webhook_f
     assert response.status_code == 413
     assert "refused delivery (413): one TWITTER_TWEETED item" in caplog.text
     assert webhook.published() == []
+
+
+# --- who else a post tags ------------------------------------------------------------------
+
+
+def test_an_account_activity_mention_carries_everyone_else_it_tags(webhook_for):
+    delivery = load_sample("mention-plain.json")
+    tweet = delivery["tweet_create_events"][0]
+    author = tweet["user"]["id_str"]
+    tweet["entities"]["user_mentions"] += [
+        {"screen_name": "carol", "id_str": "3333"},
+        {"screen_name": "self", "id_str": author},
+        {"screen_name": "dave", "id_str": "4444"},
+    ]
+    webhook = webhook_for(BOT_ID)
+    assert webhook.post(delivery).status_code == 200
+    (message,) = details(webhook.published(), "MESSAGE_RECEIVED")
+    assert message["Twitter"]["MentionedUserIds"] == ["3333", "4444"]
+
+
+def test_an_x_activity_mention_carries_everyone_else_it_tags(webhook_for):
+    delivery = xaa("post.mention.create")
+    delivery["data"]["payload"]["entities"]["mentions"].append({"username": "carol", "id": "3333"})
+    webhook = webhook_for(XAA_USER)
+    assert webhook.post(delivery).status_code == 200
+    (message,) = details(webhook.published(), "MESSAGE_RECEIVED")
+    assert message["Twitter"]["MentionedUserIds"] == ["3333"]

@@ -99,7 +99,11 @@ def test_mention_detail_on_the_bus(aws, client):
     published = aws.drain()
     (message,) = [e["detail"] for e in published if e["detail-type"] == "MESSAGE_RECEIVED"]
     assert message["Kind"] == "MENTION"
-    assert message["Twitter"] == {"UserId": "1712345678901234567", "TweetId": "2077393668393734144"}
+    assert message["Twitter"] == {
+        "UserId": "1712345678901234567",
+        "TweetId": "2077393668393734144",
+        "MentionedUserIds": [],
+    }
     assert len(message["ImageUrls"]) == 2
     (raw,) = [e["detail"] for e in published if e["detail-type"] == "TWITTER_TWEETED"]
     assert raw == load_sample("mention-two-photos.json")["tweet_create_events"][0]

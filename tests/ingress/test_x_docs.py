@@ -49,7 +49,11 @@ XAA_MESSAGES = {
     "post.mention.create": {
         "Text": "hey @ExampleUser",
         "Author": "OtherUser",
-        "Twitter": {"UserId": "2222222222222222222", "TweetId": "2080765813578191303"},
+        "Twitter": {
+            "UserId": "2222222222222222222",
+            "TweetId": "2080765813578191303",
+            "MentionedUserIds": [],
+        },
         "MessageId": "2080765813578191303",
         "Kind": "MENTION",
         "ImageUrls": [],
@@ -65,6 +69,7 @@ XAA_MESSAGES = {
             "TweetId": "2090000000000000001",
             "InReplyToTweetId": "2080761390344937796",
             "InReplyToUserId": XAA_USER,
+            "MentionedUserIds": [],
         },
         "MessageId": "2090000000000000001",
         "Kind": "MENTION",
@@ -76,7 +81,11 @@ XAA_MESSAGES = {
     "dm.received": {
         "Text": "hello!",
         "Author": "OtherUser",
-        "Twitter": {"UserId": "2222222222222222222", "DirectMessageId": "2080765901528535096"},
+        "Twitter": {
+            "UserId": "2222222222222222222",
+            "DirectMessageId": "2080765901528535096",
+            "MentionedUserIds": [],
+        },
         "MessageId": "2080765901528535096",
         "Kind": "DIRECT_MESSAGE",
         "ImageUrls": [],
@@ -216,7 +225,11 @@ def test_account_activity_direct_message_fields(webhook_for):
     assert message == {
         "Text": "Hello World!",
         "Author": "furiouscamper",
-        "Twitter": {"UserId": "3001969357", "DirectMessageId": "954491830116155396"},
+        "Twitter": {
+            "UserId": "3001969357",
+            "DirectMessageId": "954491830116155396",
+            "MentionedUserIds": [],
+        },
         "MessageId": "954491830116155396",
         "Kind": "DIRECT_MESSAGE",
         "ImageUrls": [],

@@ -258,6 +258,13 @@ def test_thread_parent_travels_to_egress_for_the_depth_guard(local_env):
     assert envelope["detail"]["InReplyToTweetId"] == "1999"
 
 
+def test_everyone_else_the_mention_tagged_is_left_out_of_the_reply(local_env):
+    respond_to_text(analysed(MentionedUserIds=["3333", "4444"]))
+
+    (envelope,) = published()
+    assert envelope["detail"]["ExcludeReplyUserIds"] == ["3333", "4444"]
+
+
 def lex_without_messages():
     client = backend.aws_client("lexv2-runtime")
     stubber = Stubber(client)
