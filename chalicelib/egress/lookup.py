@@ -65,11 +65,15 @@ class XReplyLookup:
                 start_time=_iso(since - CLOCK_SLACK_S),
                 max_results=MAX_RESULTS,
                 exclude=["retweets"],
-                tweet_fields=["created_at", "referenced_tweets"],
+                # X's reference names these post.fields and the referenced_posts expansion
+                # (tweepy knows only the older tweet.fields); replies arrive with either key.
+                **{"post.fields": ["created_at"]},
+                expansions=["referenced_posts"],
                 user_auth=True,
             )
         for post in _data(body):
-            for referenced in post.get("referenced_tweets") or []:
+            references = post.get("referenced_posts") or post.get("referenced_tweets") or []
+            for referenced in references:
                 if (
                     referenced.get("type") == "replied_to"
                     and str(referenced.get("id")) == request.reply_to_tweet_id
@@ -82,7 +86,9 @@ class XReplyLookup:
         with _translated_errors():
             body = self._tweepy().get_direct_message_events(
                 participant_id=request.reply_to_user_id,
-                dm_event_fields=["created_at", "sender_id", "text"],
+                # sender_id is an expansion in X's reference, not a dm_event field.
+                dm_event_fields=["created_at", "text"],
+                expansions=["sender_id"],
                 event_types="MessageCreate",
                 max_results=MAX_RESULTS,
                 user_auth=True,

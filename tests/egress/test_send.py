@@ -25,6 +25,7 @@ from chalicelib.egress.x_client import MEDIA_UPLOAD_URL, RateLimited, TransientX
 from chalicelib.events import ContractError, ReplySkipped, TweetFailed, TweetSent, utc_now_iso
 from tests.analysis.images import astronaut, jpeg_bytes, png_bytes
 from tests.conftest import BOT_ID, ROOT
+from tests.egress.x_openapi import assert_documented
 
 FIXTURE = json.loads((ROOT / "tests/fixtures/events/SEND_TWEET.json").read_text())
 AUTHOR = FIXTURE["ReplyToUserId"]
@@ -323,11 +324,11 @@ def test_a_timed_out_post_that_went_out_is_found_on_x_and_not_posted_again(x, cl
         TIMELINE_URL,
         json={
             "data": [
-                {"id": "1900000000000000002", "text": "other", "referenced_tweets": []},
+                {"id": "1900000000000000002", "text": "other", "referenced_posts": []},
                 {
                     "id": "1900000000000000003",
                     "text": "the reply that went out",
-                    "referenced_tweets": [{"type": "replied_to", "id": TWEET}],
+                    "referenced_posts": [{"type": "replied_to", "id": TWEET}],
                 },
             ]
         },
@@ -338,7 +339,8 @@ def test_a_timed_out_post_that_went_out_is_found_on_x_and_not_posted_again(x, cl
     assert sent.SentId == "1900000000000000003"
     assert [c.request.method for c in x.calls[3:]] == ["GET"]  # looked up, not posted
     lookup = x.calls[3].request
-    assert "start_time=" in lookup.url and "referenced_tweets" in lookup.url
+    assert_documented(lookup)
+    assert "start_time=" in lookup.url and "referenced_posts" in lookup.url
     assert [o[1] for o in outcomes()] == ["TWEET_SENT"]
 
 
@@ -375,6 +377,7 @@ def test_a_timed_out_dm_that_went_out_is_found_in_the_conversation(x, clock):
 
     assert sent.SentId == "e8"  # the bot's own message, not the user's echo of it
     assert [c.request.method for c in x.calls[3:]] == ["GET"]
+    assert_documented(x.calls[3].request)
 
 
 @pytest.mark.parametrize(
