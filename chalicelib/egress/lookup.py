@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.egress.poster import PostResult, ReplyRequest, outgoing_text
-from chalicelib.egress.x_client import XCredentials, _TimeoutSession, _translated_errors
+from chalicelib.egress.x_client import XCredentials, XSession, translated_errors
 from chalicelib.events import DIRECT_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class XReplyLookup:
         return None
 
     def _find_post(self, request: ReplyRequest, since: float) -> str | None:
-        with _translated_errors():
+        with translated_errors():
             body = self._tweepy().get_users_tweets(
                 self._bot_user_id,
                 start_time=_iso(since - CLOCK_SLACK_S),
@@ -83,7 +83,7 @@ class XReplyLookup:
 
     def _find_dm(self, request: ReplyRequest, since: float) -> str | None:
         text = outgoing_text(request)
-        with _translated_errors():
+        with translated_errors():
             body = self._tweepy().get_direct_message_events(
                 participant_id=request.reply_to_user_id,
                 # sender_id is an expansion in X's reference, not a dm_event field.
@@ -114,7 +114,7 @@ class XReplyLookup:
                 access_token_secret=c.access_token_secret,
                 return_type=dict,
             )
-            client.session = _TimeoutSession(self._timeout, self._base_url)
+            client.session = XSession(self._timeout, self._base_url)
             self._client = client
         return self._client
 

@@ -113,7 +113,7 @@ class XCredentials:
     access_token_secret: str = field(repr=False)
 
 
-class _TimeoutSession(requests.Session):
+class XSession(requests.Session):
     """A session that applies a default timeout, because tweepy passes none and a hung
     connection would otherwise hold the Lambda until it is killed, and that turns every
     error answer into its `XError` (`error_from_response`) as it arrives."""
@@ -144,7 +144,7 @@ class XClient:
         self, credentials: XCredentials, *, timeout: float = 10.0, base_url: str | None = None
     ) -> None:
         self._credentials = credentials
-        self._session = _TimeoutSession(timeout, base_url)
+        self._session = XSession(timeout, base_url)
         self._tweepy_client: tweepy.Client | None = None
 
     def upload_media(
@@ -160,7 +160,7 @@ class XClient:
             raise ValueError("cannot upload empty media")
         form = {"media_category": media_category}
         files = {"media": ("media", data, media_type)}
-        with _translated_errors():
+        with translated_errors():
             response = self._session.post(
                 MEDIA_UPLOAD_URL,
                 data=form,
@@ -170,7 +170,7 @@ class XClient:
             )
         if not 200 <= response.status_code < 300:
             raise error_from_response(response)
-        media_id = _data_field(_json_body(response), "id")
+        media_id = _data_field(json_body(response), "id")
         log.info("uploaded media %s (%s, %d bytes)", media_id, media_category, len(data))
         return media_id
 
@@ -185,7 +185,7 @@ class XClient:
 
         X prefixes a reply with everyone in the thread; `exclude_reply_user_ids` leaves those
         users out (X never drops the author of the post replied to)."""
-        with _translated_errors():
+        with translated_errors():
             body = self._client().create_tweet(
                 text=text,
                 in_reply_to_tweet_id=in_reply_to_tweet_id,
@@ -202,7 +202,7 @@ class XClient:
 
         X refuses an empty `text` (minLength 1), so an image-only message carries only its
         attachment."""
-        with _translated_errors():
+        with translated_errors():
             body = self._client().create_direct_message(
                 participant_id=participant_id,
                 text=text or None,
@@ -246,7 +246,7 @@ def _raise_x_error(response: requests.Response, *_args: Any, **_kwargs: Any) -> 
 
 
 @contextmanager
-def _translated_errors() -> Iterator[None]:
+def translated_errors() -> Iterator[None]:
     """Turn tweepy's HTTP errors and requests' network errors into `XError`s."""
     import tweepy
 
@@ -333,7 +333,7 @@ def _error_detail(response: requests.Response) -> str:
     return text[:_DETAIL_CHARS]
 
 
-def _json_body(response: requests.Response) -> Any:
+def json_body(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError as exc:

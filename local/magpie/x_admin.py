@@ -78,11 +78,11 @@ class Subscription:
 class XAdmin:
     """The X API v2 calls behind `magpie x`. Each returns X's `data`, or raises an `XError`."""
 
-    def __init__(self, keys: Any, *, timeout: float = 10.0) -> None:
-        from chalicelib.egress.x_client import _TimeoutSession
+    def __init__(self, keys: Any, *, timeout: float = 10.0, base_url: str | None = None) -> None:
+        from chalicelib.egress.x_client import XSession
 
         self._keys = keys
-        self._session = _TimeoutSession(timeout)
+        self._session = XSession(timeout, base_url)
         self._bearer: str | None = None
 
     # --- webhooks ------------------------------------------------------------------
@@ -172,16 +172,16 @@ class XAdmin:
     ) -> Any:
         """One request, in the bot's user context or with the app's bearer token; returns
         X's `data` (or the whole body). Error answers raise in the session's hook."""
-        from chalicelib.egress.x_client import _json_body, _translated_errors
+        from chalicelib.egress.x_client import json_body, translated_errors
 
         auth = self._oauth1() if user else None
         headers = {} if user else {"Authorization": f"Bearer {self._bearer_token()}"}
-        with _translated_errors():
+        with translated_errors():
             response = self._session.request(
                 method, API + path, json=json, params=params, auth=auth, headers=headers
             )
         # X documents 204 (no body) as a possible answer to a DELETE.
-        body = _json_body(response) if response.content else {}
+        body = json_body(response) if response.content else {}
         if whole:
             return body if isinstance(body, dict) else {}
         data = body.get("data") if isinstance(body, dict) else None
@@ -189,16 +189,16 @@ class XAdmin:
 
     def _bearer_token(self) -> str:
         """The app-only bearer token, from the API key and secret (POST /oauth2/token)."""
-        from chalicelib.egress.x_client import UnconfirmedPost, _json_body, _translated_errors
+        from chalicelib.egress.x_client import UnconfirmedPost, json_body, translated_errors
 
         if self._bearer is None:
-            with _translated_errors():
+            with translated_errors():
                 response = self._session.post(
                     TOKEN_URL,
                     auth=(self._keys.api_key, self._keys.api_secret),
                     data={"grant_type": "client_credentials"},
                 )
-            body = _json_body(response)
+            body = json_body(response)
             token = body.get("access_token") if isinstance(body, dict) else None
             if not token or str(body.get("token_type", "")).lower() != "bearer":
                 raise UnconfirmedPost("X's token answer carries no bearer token")
@@ -226,7 +226,9 @@ class XAdmin:
 def cmd_x(args: argparse.Namespace) -> int:
     """Run one `magpie x` command; every `MagpieError` becomes one line and its exit code."""
     try:
-        admin = XAdmin(_keys(args.aws), timeout=args.timeout)
+        from chalicelib.config import settings
+
+        admin = XAdmin(_keys(args.aws), timeout=args.timeout, base_url=settings().x_api_base_url)
         args.x_func(admin, args)
     except MagpieError as exc:
         print(f"magpie x: {describe(exc)}", file=sys.stderr)

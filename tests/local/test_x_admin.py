@@ -153,6 +153,22 @@ def test_webhooks_list_check_and_delete(x_env, x, capsys):
     ]
 
 
+def test_x_api_base_url_sends_every_call_to_that_host(x_env, x, capsys, monkeypatch):
+    # The emulator run points Magpie at a stand-in X; `magpie x` must follow it too.
+    monkeypatch.setenv("X_API_BASE_URL", "https://x-stub.example")
+    x.remove(responses.POST, TOKEN_URL)
+    x.post(
+        "https://x-stub.example/oauth2/token",
+        json={"token_type": "bearer", "access_token": BEARER},
+    )
+    x.get("https://x-stub.example/2/webhooks", json=WEBHOOK_LIST)
+
+    code, _, err = run(capsys, "webhooks", "list")
+
+    assert (code, err) == (0, "")
+    assert {c.request.url.split("/")[2] for c in x.calls} == {"x-stub.example"}
+
+
 def test_a_delete_answered_204_without_a_body_is_done(x_env, x, capsys):
     x.delete(f"{API}/2/webhooks/{WEBHOOK}", status=204)
 
