@@ -571,6 +571,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a mistake argparse has already reported
         return exc.code if isinstance(exc.code, int) else InputError.exit_code
+    # Every command may write DMs, photos or secrets under MAGPIE_HOME: whatever it creates
+    # is its owner's alone (folders 0700, files 0600), whichever command creates it first.
+    os.umask(0o077)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import socket
@@ -244,3 +245,22 @@ def test_dead_letters_are_one_line_each_with_the_redrive_command(local_env, caps
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and all("ValueError: bad\\nforged line" in line for line in lines[:2])
     assert lines[2:] == ["2 dead letter(s)", "retry them with: magpie replay --dead-letters"]
+
+
+def test_every_command_keeps_what_it_creates_private(tmp_path):
+    # Not only `serve`: the first command to touch MAGPIE_HOME may be any other one.
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [*MAGPIE, "dead-letters"],
+        env=env_for(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.umask(0o022),
+    )
+    assert result.returncode == 0, result.stderr
+    created = [home, *home.rglob("*")]
+    assert len(created) > 1  # the bus's database at least
+    assert {
+        p.name: oct(p.stat().st_mode & 0o777) for p in created if p.stat().st_mode & 0o077
+    } == {}
