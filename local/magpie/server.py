@@ -12,9 +12,12 @@ What the front refuses before the app sees a byte of the body:
     address by DNS rebinding, must not read the messages);
   - a `Content-Length` over the webhook's limit: 413, from the header alone;
   - a malformed request line or header (`Content-Length: abc`): 400, from waitress;
-  - a request not received whole within READ_TIMEOUT seconds of its first byte, or a
-    connection silent that long: closed (a half-sent request, or one trickled a byte at a
-    time, slowloris-style).
+  - a request not received whole within READ_TIMEOUT seconds of its first byte: 408, then
+    closed (a half-sent request, or one trickled a byte at a time, slowloris-style); a
+    connection silent that long between requests is closed.
+Each of these answers to a webhook request is counted with its reason, beside the app's own
+answers, for the dashboard's health strip (`magpie.dashboard.health`). None is logged per
+request: a flood of them must not bury the alerts.
 Reading and writing sockets is asynchronous in waitress, so slow or stalled clients hold
 a socket each, never a worker thread.
 """
@@ -295,6 +298,49 @@ def _dashboard_api() -> Any:
     return DashboardApi(backend.local_bus_store(), settings().home / "media")
 
 
+def front_refusal_reason(error: Any, content_length: int = 0) -> str:
+    """Why waitress refused a request, in a line for the health strip (never its bytes)."""
+    from chalicelib.ingress.webhook import MAX_BODY_BYTES
+
+    if error.code == 413:
+        sent = f"Content-Length {content_length}" if content_length else "a body"
+        return f"{sent} over the webhook's limit of {MAX_BODY_BYTES} bytes"
+    return f"{error.reason}: {error.body}"
+
+
+@functools.cache
+def _counted_error_task() -> type:
+    """waitress's task for the answers it gives itself (a request's `error`: 400, 413, 431,
+    501, or 500 when the app raised), counting each as a webhook answer. A channel's
+    `error_task_class` is where waitress takes it from."""
+    from waitress.task import ErrorTask
+
+    from magpie.dashboard.health import record_webhook_answer
+
+    class CountedErrorTask(ErrorTask):
+        def execute(self) -> None:
+            super().execute()
+            request: Any = self.request  # the parser, with the `error` waitress set on it
+            record_webhook_answer(
+                getattr(request, "path", None),  # unset when the request line was unreadable
+                request.error.code,
+                front_refusal_reason(request.error, request.content_length),
+            )
+
+    return CountedErrorTask
+
+
+@functools.cache
+def _request_timeout_error() -> type:
+    from waitress.utilities import Error
+
+    class RequestTimeout(Error):
+        code = 408
+        reason = "Request Timeout"
+
+    return RequestTimeout
+
+
 @functools.cache
 def _deadline_channel() -> type:
     """waitress's connection class, with READ_TIMEOUT counted from a request's first byte.
@@ -302,11 +348,14 @@ def _deadline_channel() -> type:
     waitress closes a connection after `channel_timeout` seconds without a byte received,
     so a client sending one byte every few seconds would never be closed. While a request
     is incomplete, this keeps the connection's "last activity" at the moment that request
-    began, so the same sweep closes it once the request has taken READ_TIMEOUT. A server's
-    `channel_class` is where waitress takes its connection class from."""
+    began, so the same sweep closes it once the request has taken READ_TIMEOUT. Such a
+    request is answered 408 before the close (so the client and the counts know why),
+    through the same error task as waitress's other refusals. A server's `channel_class`
+    is where waitress takes its connection class from."""
     from waitress.channel import HTTPChannel
 
     class WholeRequestDeadline(HTTPChannel):
+        error_task_class = _counted_error_task()
         request_began = 0.0
 
         def received(self, data: bytes) -> bool:
@@ -316,6 +365,29 @@ def _deadline_channel() -> type:
             if self.request is not None:  # still incomplete
                 self.last_activity = self.request_began
             return result
+
+        def handle_write(self) -> None:
+            # The sweep marks an overdue channel `will_close`; waitress then flushes what
+            # is queued and closes it, here, on the server's thread.
+            if self.will_close and self._request_overdue():
+                self._answer_timeout()
+            super().handle_write()
+
+        def _request_overdue(self) -> bool:
+            return (
+                self.connected  # not a client that hung up, nor a server shutting down
+                and self.request is not None
+                and not self.requests  # none being answered
+                and time.time() - self.request_began >= self.adj.channel_timeout
+            )
+
+        def _answer_timeout(self) -> None:
+            request: Any = self.request
+            self.request = None
+            request.error = _request_timeout_error()(
+                f"not received whole within {self.adj.channel_timeout} s"
+            )
+            self.error_task_class(self, request).service()
 
     return WholeRequestDeadline
 

@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from magpie.dashboard.health import WEBHOOK_CALLS
 from magpie.server import READ_TIMEOUT, BackgroundServer, allowed_hosts, host_name
 
 from chalicelib.config import ConfigError
@@ -24,6 +25,7 @@ from tests.conftest import SECRET, load_sample
 
 @pytest.fixture
 def server(local_env):
+    WEBHOOK_CALLS.reset()  # one counter per process: each test reads its own calls
     with BackgroundServer() as running:
         yield running
 
@@ -138,6 +140,58 @@ def test_the_server_header_names_no_python_or_server_version(server):
     assert "python" not in json.dumps(headers).lower()
 
 
+# --- what the dashboard counts --------------------------------------------------------------
+
+
+def webhook_health(server) -> dict:
+    status, body = get(server, "/api/summary", "127.0.0.1")
+    assert status == 200
+    return json.loads(body)["health"]["Webhook"]
+
+
+def test_the_fronts_refusals_are_counted_with_the_apps_and_their_reasons(server):
+    head = b"POST /twitter HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    # waitress answers these two itself: the app never sees them.
+    assert status_of(raw(server, head + b"Content-Length: 200000000\r\n\r\n")) == 413
+    assert status_of(raw(server, head + b"Content-Length: abc\r\n\r\n{}")) == 400
+    # The app answers these two: unsigned, and for a host not ours.
+    unsigned = raw(server, head + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+    assert status_of(unsigned) == 401
+    assert post(server, delivery(4), host="attacker.example")[0] == 421
+    # A malformed request to the dashboard is not a webhook call (one whose path cannot be
+    # read is counted: it may be one).
+    dashboard = b"GET /api/summary HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"
+    assert status_of(raw(server, dashboard)) == 400
+
+    webhook = webhook_health(server)
+    assert webhook["ByStatus"] == {"400": 1, "401": 1, "413": 1, "421": 1}
+    assert webhook["Total"] == webhook["Refused"] == 4
+    reasons = {r["Status"]: r["Reason"] for r in webhook["LatestRefusals"]}
+    assert reasons == {
+        413: f"Content-Length 200000000 over the webhook's limit of {MAX_BODY_BYTES} bytes",
+        400: "Bad Request: Content-Length is invalid",
+        401: json.loads(unsigned.partition(b"\r\n\r\n")[2])["error"],
+        421: "host not allowed",
+    }
+    assert reasons[401]  # the app's own words
+
+
+def test_an_app_that_raises_is_counted_once_as_the_500_the_front_answers(local_env, monkeypatch):
+    import magpie.server
+
+    def broken(environ, start_response):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(magpie.server, "route", lambda dashboard, webhook: broken)
+    WEBHOOK_CALLS.reset()
+    with BackgroundServer() as server:
+        response = post(server, delivery(5))
+    assert response[0] == 500 and b"a bug" not in response[2]
+    snapshot = WEBHOOK_CALLS.snapshot()
+    assert snapshot["ByStatus"] == {"500": 1}
+    assert snapshot["LatestRefusals"][0]["Reason"].startswith("Internal Server Error: ")
+
+
 # --- slow clients -------------------------------------------------------------------------
 
 
@@ -152,15 +206,28 @@ def test_half_sent_requests_are_dropped_and_do_not_block_others(server):
         started = time.monotonic()
         assert post(server, delivery(2))[0] == 200
         assert time.monotonic() - started < 2
-        # And each stalled connection is closed after READ_TIMEOUT (plus the sweep).
+        # And each stalled request is answered 408 and closed after READ_TIMEOUT (plus the
+        # sweep), and counted for the dashboard.
         closed_after = []
         for sock in stalled:
-            assert sock.recv(1024) == b""  # EOF: the server hung up
+            assert status_of(read_to_end(sock)) == 408
             closed_after.append(time.monotonic() - started)
         assert max(closed_after) < READ_TIMEOUT + 3
     finally:
         for sock in stalled:
             sock.close()
+    webhook = webhook_health(server)
+    assert webhook["ByStatus"] == {"200": 1, "408": 50}
+    assert webhook["LatestRefusals"][0]["Reason"] == (
+        f"Request Timeout: not received whole within {READ_TIMEOUT} s"
+    )
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
 
 
 def test_a_request_trickled_a_byte_at_a_time_is_closed_after_the_read_timeout(server):
@@ -170,7 +237,8 @@ def test_a_request_trickled_a_byte_at_a_time_is_closed_after_the_read_timeout(se
         for byte in request:  # never silent for more than 0.5 s
             try:
                 sock.sendall(bytes([byte]))
-                if sock.recv(1024) == b"":
+                answer = sock.recv(1024)  # the 408, or the close
+                if answer == b"" or answer.startswith(b"HTTP/1.0 408 "):
                     closed_after = time.monotonic() - started
                     break
             except TimeoutError:

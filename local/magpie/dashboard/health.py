@@ -1,11 +1,17 @@
 """Webhook calls by status, for the dashboard's health strip.
 
-Nothing else records a refused delivery: the ingress app answers 401 (bad signature), 400
-(a payload it cannot read) or 413 (too large) and nothing reaches the bus. So `magpie serve`
-wraps its WSGI front in `count_webhook_calls`, which counts every answer by status and keeps
-the last refusals with their reason (the `error` of the JSON answer, never the payload).
-The counts live in this process, from its start: what the CloudWatch metrics of API Gateway
-show on AWS (4XXError, 5XXError, Count).
+Nothing else records a refused delivery: nothing of it reaches the bus. Two places answer
+one, and both count here, in `WEBHOOK_CALLS`, through `record_webhook_answer`:
+  - the ingress app, which answers 401 (bad signature), 400 (a payload it cannot read) and
+    the like, and the Host check in front of it (421): `magpie serve` wraps its WSGI app in
+    `count_webhook_calls`, which counts every answer by status with its reason (the `error`
+    of the JSON answer, never the payload);
+  - the HTTP front itself, for requests the app never sees: a Content-Length over the
+    limit (413, from the header), a malformed request (400), a request not received whole
+    in time (408), the app failing (500); `magpie.server` counts those from waitress.
+The counts live in this process's memory, from its start (`Since`), and a restart begins
+them again: what the CloudWatch metrics of API Gateway show on AWS (4XXError, 5XXError,
+Count), without their history.
 """
 
 from __future__ import annotations
@@ -39,7 +45,11 @@ class WebhookCalls:
             self._by_status[status] += 1
             if status >= 400:
                 self._refusals.appendleft(
-                    {"Status": status, "Reason": reason or "", "Time": _iso(at or time.time())}
+                    {
+                        "Status": status,
+                        "Reason": (reason or "")[:MAX_REASON_CHARS],
+                        "Time": _iso(at or time.time()),
+                    }
                 )
 
     def snapshot(self) -> dict[str, Any]:
@@ -64,12 +74,25 @@ class WebhookCalls:
 WEBHOOK_CALLS = WebhookCalls()  # one per process, as there is one server per process
 
 
+def record_webhook_answer(
+    path: str | None, status: int, reason: str | None = None, calls: WebhookCalls = WEBHOOK_CALLS
+) -> None:
+    """Count one answer, unless it went to the dashboard. `path` is None when the request
+    was refused before its path could be read: that is counted (it may be a delivery)."""
+    from magpie.dashboard.api import wants
+
+    if path is None or not wants(path):
+        calls.record(status, reason if status >= 400 else None)
+
+
 def count_webhook_calls(app: WsgiApp, calls: WebhookCalls = WEBHOOK_CALLS) -> WsgiApp:
-    """Wrap the server's WSGI front: every answer outside the dashboard is counted."""
+    """Wrap the server's WSGI app: every answer it gives outside the dashboard is counted
+    (an app that raises is counted by the front, as the 500 it answers)."""
     from magpie.dashboard.api import wants
 
     def counted(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if wants(environ.get("PATH_INFO", "")):
+        path = environ.get("PATH_INFO", "")
+        if wants(path):
             return app(environ, start_response)
         seen: list[int] = []
 
@@ -79,7 +102,9 @@ def count_webhook_calls(app: WsgiApp, calls: WebhookCalls = WEBHOOK_CALLS) -> Ws
 
         body = list(app(environ, recording))
         status = seen[0] if seen else 500
-        calls.record(status, _reason(b"".join(body)) if status >= 400 else None)
+        record_webhook_answer(
+            path, status, _reason(b"".join(body)) if status >= 400 else None, calls
+        )
         return body
 
     return counted
