@@ -8,7 +8,7 @@ it asks X for the bot's own recent replies:
   `start_time`), looking for one that replies to the same post;
 - a direct message: the one-to-one conversation with the user
   (`GET /2/dm_conversations/with/:participant_id/dm_events`), looking for a message the bot
-  sent since the intent with the same text.
+  sent since the intent, one with the same text first.
 
 Both calls are made with tweepy's v2 client over the same timeout session and OAuth 1.0a
 user context that `x_client` posts with, and fail as the same `XError` classes. X's
@@ -93,14 +93,16 @@ class XReplyLookup:
                 max_results=MAX_RESULTS,
                 user_auth=True,
             )
-        for event in _data(body):
-            if (
-                str(event.get("sender_id")) == self._bot_user_id
-                and (event.get("text") or "") == text
-                and _epoch(event.get("created_at")) >= since - CLOCK_SLACK_S
-            ):
-                return str(event["id"])
-        return None
+        ours = [
+            event
+            for event in _data(body)
+            if str(event.get("sender_id")) == self._bot_user_id
+            and _epoch(event.get("created_at")) >= since - CLOCK_SLACK_S
+        ]
+        # The same text first; but any message of ours since the intent counts: a redelivered
+        # message may have been answered in other words, and a second DM is the worse error.
+        ours.sort(key=lambda event: (event.get("text") or "") != text)
+        return str(ours[0]["id"]) if ours else None
 
     def _tweepy(self) -> Any:
         if self._client is None:

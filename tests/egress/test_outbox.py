@@ -118,8 +118,9 @@ def test_a_written_reply_is_found_again_and_only_for_its_own_request(tmp_path):
     assert box.find_reply(mention, since=NOW + 1) is None  # written before the intent
     other_post = ReplyRequest("MENTION", "A fact for you", "42", "9999")
     assert box.find_reply(other_post, since=NOW - 1) is None
+    # Another text for the same post still counts: the message was answered already.
     other_text = ReplyRequest("MENTION", "Another fact", "42", "1234")
-    assert box.find_reply(other_text, since=NOW - 1) is None
+    assert box.find_reply(other_text, since=NOW - 1).sent_id == written.sent_id
     as_dm = ReplyRequest("DIRECT_MESSAGE", "A fact for you", "42", None)
     assert box.find_reply(as_dm, since=NOW - 1) is None
 

@@ -572,3 +572,33 @@ def test_locally_replies_go_to_the_dry_run_outbox_once(local_env, clock):
     assert sent.DryRun is True
     assert sent.SentId == record["sent_id"]
     assert [o[1] for o in outcomes()] == ["TWEET_SENT"]
+
+
+def test_a_dm_answered_in_other_words_before_a_crash_is_not_answered_again(x, clock):
+    # The first attempt sent "Here is a fact." and timed out; the message came back with
+    # another answer (the responders chose again): the bot's DM since the intent counts.
+    first = command(Kind="DIRECT_MESSAGE", ReplyToTweetId=None, Text="Here is a fact.")
+    for _ in range(3):
+        x.post(DM_URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(TransientXError):
+        send(first, clock)
+    just_now = datetime.fromtimestamp(clock.now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    x.get(
+        DM_EVENTS_URL,
+        json={
+            "data": [
+                {
+                    "id": "e7",
+                    "event_type": "MessageCreate",
+                    "text": "Here is a fact.",
+                    "sender_id": BOT_ID,
+                    "created_at": just_now,
+                },
+            ]
+        },
+    )
+
+    sent = send({**first, "Text": "Here is a joke."}, clock)
+
+    assert sent.SentId == "e7"
+    assert [c.request.method for c in x.calls[3:]] == ["GET"]  # nothing posted twice

@@ -118,3 +118,21 @@ def test_a_crash_at_any_step_of_egress_ends_in_one_reply(tmp_path, step):
     assert {d["SentId"] for d in sent} == {json.loads(replies[0].read_text())["sent_id"]}
     assert store.dead_letters() == []
     assert store.outstanding() == 0
+
+
+def test_a_crash_after_posting_then_another_answer_for_the_message_posts_nothing_more(tmp_path):
+    """The message's analysis ran again after the crash and the responders chose another
+    joke: a second command with other words for a message whose reply is already out."""
+    home = tmp_path / "home"
+    store = LocalBusStore(home / "bus.sqlite3")
+    bus = LocalEventBus(store, account="000000000000", region="eu-west-1")
+    bus.put([OutgoingEvent(RESPONDERS, "SEND_TWEET", COMMAND)])
+    assert run_runtime(home, "after_post") == CRASHED
+    bus.put([OutgoingEvent(RESPONDERS, "SEND_TWEET", {**COMMAND, "Text": "Another joke."})])
+
+    assert run_runtime(home, "none") == 0
+
+    (reply,) = (home / "outbox").glob("*.json")
+    sent = [e["detail"] for _, e in store.events_since(0) if e["detail-type"] == "TWEET_SENT"]
+    assert {d["SentId"] for d in sent} == {json.loads(reply.read_text())["sent_id"]}
+    assert store.dead_letters() == []
