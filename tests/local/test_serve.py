@@ -253,3 +253,64 @@ def test_serve_verbose_logs_one_line_per_request(tmp_path):
     out, err = stop(process)
     lines = [line for line in (out + err).splitlines() if "GET /api/summary 200" in line]
     assert len(lines) == 3, out + err
+
+
+def send_raw(port: int, request: bytes) -> int:
+    """The status of the answer to `request`, sent as is (no client library tidies it up)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        return int(sock.recv(65536).split(b" ", 2)[1])
+
+
+def wait_for_alerts(home: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (home / "alerts.jsonl").exists() and (home / "alerts.jsonl").read_text().strip():
+            return
+        time.sleep(0.2)
+    raise AssertionError("no alert was raised")
+
+
+@pytest.mark.slow
+def test_serve_counts_refused_calls_quietly_and_its_alerts_stand_out(tmp_path):
+    home, port = tmp_path / "home", free_port()
+    process = start_serve(home, port)
+    try:
+        url = f"http://127.0.0.1:{port}/twitter"
+        negative = (ROOT / "examples" / "webhooks" / "mention-negative.json").read_bytes()
+        assert post_signed(url, negative, SECRET)[0] == 200
+        head = b"POST /twitter HTTP/1.1\r\nContent-Type: application/json\r\n"
+        ours, theirs = b"Host: 127.0.0.1\r\n", b"Host: attacker.example\r\n"
+        unsigned = b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+        refusals = {
+            413: head + ours + b"Content-Length: 200000000\r\n\r\n",
+            400: head + ours + b"Content-Length: abc\r\n\r\n",
+            401: head + ours + unsigned,
+            421: head + theirs + unsigned,
+        }
+        assert {status: send_raw(port, request) for status, request in refusals.items()} == {
+            status: status for status in refusals
+        }
+        poll_dashboard(port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/summary", timeout=10) as r:
+            webhook = json.loads(r.read())["health"]["Webhook"]
+        assert webhook["ByStatus"] == {"200": 1, "400": 1, "401": 1, "413": 1, "421": 1}
+        assert sorted(r["Status"] for r in webhook["LatestRefusals"] if r["Reason"]) == sorted(
+            refusals
+        )
+        wait_for_alerts(home)
+    finally:
+        out, err = stop(process)
+    lines = (out + err).splitlines()
+    assert any(line.startswith("ALERT [NEGATIVE_MESSAGE]") for line in lines), out + err
+    # Quiet: beside the start-up lines and the alert, only warnings and errors, none of
+    # them a line per request answered.
+    chatter = [
+        line
+        for line in lines
+        if not line.startswith(("Serving ", "Using the generated", "ALERT "))
+        and " WARNING " not in line
+        and " ERROR " not in line
+    ]
+    assert chatter == []
+    assert not any("/api/summary" in line or " 413" in line for line in lines), out + err
