@@ -344,33 +344,30 @@ def test_a_timed_out_post_that_went_out_is_found_on_x_and_not_posted_again(x, cl
     assert [o[1] for o in outcomes()] == ["TWEET_SENT"]
 
 
-def test_a_timed_out_dm_that_went_out_is_found_in_the_conversation(x, clock):
-    dm = command(Kind="DIRECT_MESSAGE", ReplyToTweetId=None, Text="Here is a fact.")
+def dm_that_timed_out(x, clock, text: str) -> dict:
+    """A DM command whose every post attempt timed out: the bus has it back, intent recorded."""
+    dm = command(Kind="DIRECT_MESSAGE", ReplyToTweetId=None, Text=text)
     for _ in range(3):
         x.post(DM_URL, body=requests.exceptions.ReadTimeout("read timed out"))
     with pytest.raises(TransientXError):
         send(dm, clock)
+    return dm
+
+
+def conversation_holds(x, clock, *messages: tuple[str, str, str]) -> None:
+    """X's DM conversation with the author: (id, sender, text), sent just now."""
     just_now = datetime.fromtimestamp(clock.now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    x.get(
-        DM_EVENTS_URL,
-        json={
-            "data": [
-                {
-                    "id": "e9",
-                    "event_type": "MessageCreate",
-                    "text": "Here is a fact.",
-                    "sender_id": AUTHOR,
-                    "created_at": just_now,
-                },
-                {
-                    "id": "e8",
-                    "event_type": "MessageCreate",
-                    "text": "Here is a fact.",
-                    "sender_id": BOT_ID,
-                    "created_at": just_now,
-                },
-            ]
-        },
+    events = [
+        {"id": i, "event_type": "MessageCreate", "text": t, "sender_id": s, "created_at": just_now}
+        for i, s, t in messages
+    ]
+    x.get(DM_EVENTS_URL, json={"data": events})
+
+
+def test_a_timed_out_dm_that_went_out_is_found_in_the_conversation(x, clock):
+    dm = dm_that_timed_out(x, clock, "Here is a fact.")
+    conversation_holds(
+        x, clock, ("e9", AUTHOR, "Here is a fact."), ("e8", BOT_ID, "Here is a fact.")
     )
 
     sent = send(dm, clock)
@@ -577,26 +574,8 @@ def test_locally_replies_go_to_the_dry_run_outbox_once(local_env, clock):
 def test_a_dm_answered_in_other_words_before_a_crash_is_not_answered_again(x, clock):
     # The first attempt sent "Here is a fact." and timed out; the message came back with
     # another answer (the responders chose again): the bot's DM since the intent counts.
-    first = command(Kind="DIRECT_MESSAGE", ReplyToTweetId=None, Text="Here is a fact.")
-    for _ in range(3):
-        x.post(DM_URL, body=requests.exceptions.ReadTimeout("read timed out"))
-    with pytest.raises(TransientXError):
-        send(first, clock)
-    just_now = datetime.fromtimestamp(clock.now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    x.get(
-        DM_EVENTS_URL,
-        json={
-            "data": [
-                {
-                    "id": "e7",
-                    "event_type": "MessageCreate",
-                    "text": "Here is a fact.",
-                    "sender_id": BOT_ID,
-                    "created_at": just_now,
-                },
-            ]
-        },
-    )
+    first = dm_that_timed_out(x, clock, "Here is a fact.")
+    conversation_holds(x, clock, ("e7", BOT_ID, "Here is a fact."))
 
     sent = send({**first, "Text": "Here is a joke."}, clock)
 
