@@ -359,10 +359,11 @@ def _deadline_channel() -> type:
         request_began = 0.0
 
         def received(self, data: bytes) -> bool:
-            if self.request is None:  # these bytes begin a request
-                self.request_began = time.time()
+            before = self.request
             result: bool = super().received(data)
-            if self.request is not None:  # still incomplete
+            if self.request is not None:  # a request still incomplete
+                if self.request is not before:  # these bytes began it (maybe after the
+                    self.request_began = time.time()  # end of the one before)
                 self.last_activity = self.request_began
             return result
 

@@ -250,6 +250,31 @@ def test_a_request_trickled_a_byte_at_a_time_is_closed_after_the_read_timeout(se
     assert READ_TIMEOUT <= closed_after < READ_TIMEOUT + 4
 
 
+def test_a_request_begun_in_the_same_packet_as_the_end_of_another_gets_its_own_time(server):
+    first, second = delivery(6), delivery(7)
+    head = b"POST /twitter HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+
+    def request(body: bytes) -> bytes:
+        return (
+            head
+            + f"{SIGNATURE_HEADER}: {sign(SECRET, body)}\r\n".encode()
+            + (f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        )
+
+    one, two = request(first), request(second)
+    with socket.create_connection((server.host, server.port), timeout=READ_TIMEOUT * 3) as sock:
+        sock.sendall(one[:20])
+        time.sleep(READ_TIMEOUT * 0.7)  # the first request is slow, but in time
+        sock.sendall(one[20:] + two[:20])  # its end, and the second's beginning
+        for part in (two[20:40], two[40:]):  # the second is in time too, from its start
+            time.sleep(READ_TIMEOUT * 0.25)
+            sock.sendall(part)
+        answers = b""
+        while answers.count(b"HTTP/1.1 ") < 2 and (chunk := sock.recv(65536)):
+            answers += chunk
+    assert [int(part.split(b" ", 1)[0]) for part in answers.split(b"HTTP/1.1 ")[1:]] == [200, 200]
+
+
 # --- Host: DNS rebinding ------------------------------------------------------------------
 
 
