@@ -185,6 +185,8 @@ def test_the_dashboard_shows_a_message_and_its_reply_live(served, tmp_path, monk
             ".map(c => c.dataset.status)"
         )
         assert statuses == ["200", "401"]  # the page's own requests are not webhook calls
+        # The counts are the server's since it started (a restart begins them again).
+        assert text_of(browser, "#webhook-since").startswith("since the server started (")
         assert text_of(browser, "#dead-count") == "0"
         outcomes = browser.script(
             "return Object.fromEntries([...document.querySelectorAll('#reply-outcomes .chip')]"

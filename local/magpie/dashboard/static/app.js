@@ -205,6 +205,8 @@ function chip(label, value, attrs) {
 function renderHealth(health, replies, alertCount) {
   const webhook = health.Webhook;
   document.getElementById("webhook-total").textContent = webhook.Total;
+  // Counted in the server's memory: a restart begins them again.
+  document.getElementById("webhook-since").textContent = `since the server started (${localTime(webhook.Since)})`;
   document.getElementById("webhook-statuses").replaceChildren(
     ...Object.entries(webhook.ByStatus).map(([status, n]) =>
       chip(status, n, { "data-status": status, class: "chip" + (Number(status) >= 400 ? " bad" : "") })));
