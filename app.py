@@ -1,4 +1,5 @@
-"""Core: the analysis steps the state machine calls, the alert fan-out, and Lex fulfilment.
+"""Core: the analysis steps the state machine calls, the report of an analysis execution
+that ended without one (from the state machine's log), the alert fan-out, and Lex fulfilment.
 
 Each handler unwraps its event and calls one named function in chalicelib.
 """
@@ -6,7 +7,7 @@ Each handler unwraps its event and calls one named function in chalicelib.
 from chalice import Chalice
 
 from chalicelib.alerts import forward_sns_message
-from chalicelib.analysis import steps
+from chalicelib.analysis import endings, steps
 from chalicelib.responders.fulfilment import lex_fulfilment as fulfil
 
 app = Chalice(app_name="magpie-core")
@@ -16,7 +17,7 @@ ALERT_TOPIC = "magpie-alerts"
 
 @app.lambda_function(name="download_media")
 def download_media(event, context):
-    return steps.download_media(event)
+    return steps.start_analysis(event)
 
 
 @app.lambda_function(name="analyse_text")
@@ -41,7 +42,7 @@ def publish_analysis_failed(event, context):
 
 @app.lambda_function(name="analysis_stopped")
 def analysis_stopped(event, context):
-    return steps.analysis_stopped(event)
+    return endings.analysis_stopped(event)
 
 
 @app.lambda_function(name="lex_fulfilment")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from chalicelib.config import settings
 from chalicelib.ports import (
     AlertSink,
+    AnalysisExecutions,
     BlobStore,
     Conversation,
     EventBus,
@@ -103,6 +104,17 @@ def ingress_idempotency() -> IdempotencyStore:
     """Ingress's store: publishing takes milliseconds, so a key held by a crashed attempt is
     freed after 10 s, well inside X's retries of the 503 the second copy gets meanwhile."""
     return _idempotency_store(in_progress_ms=10_000)
+
+
+@_cached
+def analysis_executions() -> AnalysisExecutions:
+    """DynamoDB on AWS (the idempotency table). Locally the orchestrator runs the workflow
+    in-process and reports every ending itself, so the record lives in memory."""
+    from chalicelib.analysis import executions
+
+    if settings().backend == "aws":
+        return executions.DynamoDbExecutions(aws_client("dynamodb"), settings().idempotency_table)
+    return executions.MemoryExecutions()
 
 
 @_cached

@@ -46,6 +46,18 @@ class IdempotencyStore(Protocol):
         ...
 
 
+class AnalysisExecutions(Protocol):
+    """Which message each analysis execution analyses. Step Functions logs an Express
+    execution's ending with the execution's ARN but not its input, so the workflow's first
+    step records the message under the ARN for the ending's report to find."""
+
+    def remember(self, execution: str, message: dict[str, Any], expires_at: int) -> None: ...
+
+    def recall(self, execution: str) -> dict[str, Any] | None:
+        """The message, or None if none was recorded or its record expired."""
+        ...
+
+
 class TextAnalyser(Protocol):
     """Comprehend-shaped text analysis. Each method is one capability, called separately
     so that one failing capability does not hide the others."""

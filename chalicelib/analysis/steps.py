@@ -1,12 +1,15 @@
 """The analysis steps, with the inputs and outputs the Step Functions definition passes.
 
+  start_analysis({Message, Execution}) -> download_media(Message), the execution recorded
   download_media(message)        -> {"Message", "Media": [{Url, Key, ContentType}], "Rejected"}
   analyse_text(message)          -> {"TextSentiment", "SentimentScore", "TextEntities",
                                      "KeyPhrases", "Language", "Errors"}
   analyse_image(media)           -> {"Key", "Url", "Analysis": {...}, "Errors"}
   publish_analysis(state)        -> the MESSAGE_ANALYSED detail, published
   publish_analysis_failed(state) -> the MESSAGE_ANALYSIS_FAILED detail, published once
-  analysis_stopped(status event) -> the same, for an execution that stopped without it
+
+An execution that ends without reaching either publish step is reported from its log
+(chalicelib/analysis/endings.py).
 
 Each capability is isolated: one that fails is recorded in `Errors` and the others still
 report. Throttling is retried inside the AWS adapters; a step that fails as a whole raises,
@@ -25,15 +28,12 @@ from typing import Any
 from chalicelib import events
 from chalicelib.analysis.local_text import strip_for_analysis
 from chalicelib.analysis.retry import CapabilityDisabled
-from chalicelib.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 ANALYSIS_FAILED = "analysis_failed"  # REPLY_SKIPPED.Reason of a message whose analysis failed
 UNDETERMINED = {None, "", "und", "zxx", "qme", "qht", "qam", "qct"}
 FAILED_NAMESPACE = "analysis-failed"  # idempotency: one MESSAGE_ANALYSIS_FAILED per message
-# Execution endings that never reach PublishAnalysis (Step Functions' status names).
-STOPPED_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 MAX_ERROR_TEXT = 300  # characters of one failure's wording, in Errors and Reason
 
 
@@ -62,6 +62,16 @@ def _caught(failure: dict[str, Any]) -> tuple[str, str]:
     if isinstance(runtime, dict):
         return str(runtime.get("errorType") or kind), str(runtime.get("errorMessage") or "")
     return kind, str(cause)
+
+
+def start_analysis(state: dict[str, Any]) -> dict[str, Any]:
+    """The state machine's first step: records which message the execution (its ARN, from
+    the context object) analyses, so that an ending only its log reports can be worded for
+    the message; then downloads the media."""
+    from chalicelib.analysis import endings
+
+    endings.remember(str(state["Execution"]), state["Message"])
+    return download_media(state["Message"])
 
 
 def download_media(message: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +266,7 @@ def publish_analysis(state: dict[str, Any]) -> dict[str, Any]:
 
 def publish_analysis_failed(state: dict[str, Any]) -> dict[str, Any]:
     """MESSAGE_ANALYSIS_FAILED, once per message: the workflow's own Catch and its
-    execution's end (analysis_stopped) may both report the same failure."""
+    execution's logged ending (endings.analysis_stopped) may both report the same failure."""
     from chalicelib import backend
 
     message = events.MessageReceived.from_detail(state["Message"])
@@ -292,31 +302,3 @@ def _publish_failed(message: events.MessageReceived, reason: str) -> dict[str, A
         ]
     )
     return failed.to_detail()
-
-
-class ExecutionInputMissing(InputError):
-    """A stopped execution's status change does not carry its input (the message)."""
-
-
-def analysis_stopped(event: dict[str, Any]) -> dict[str, Any] | None:
-    """An analysis execution that ended FAILED, TIMED_OUT or ABORTED (Step Functions'
-    "Execution Status Change" event) publishes MESSAGE_ANALYSIS_FAILED, unless the
-    workflow already did: a timed-out or aborted execution never reaches its own
-    PublishAnalysisFailed. Returns the published detail, or None for any other status."""
-    detail = event.get("detail") or {}
-    status = detail.get("status")
-    if status not in STOPPED_STATUSES:
-        logger.info("analysis execution %s: nothing to report", status)
-        return None
-    raw = detail.get("input")
-    if not raw:  # over EventBridge's size limit, Step Functions leaves the input out
-        raise ExecutionInputMissing(
-            f"execution {detail.get('name')!r} ended {status} without its input: "
-            "the message it analysed cannot be named"
-        )
-    started_by = json.loads(raw)  # the MESSAGE_RECEIVED event the rule started it with
-    failure = {
-        "Error": detail.get("error") or f"Execution{status.title().replace('_', '')}",
-        "Cause": detail.get("cause") or f"the analysis execution ended {status}",
-    }
-    return publish_analysis_failed({"Message": started_by["detail"], "Error": failure})

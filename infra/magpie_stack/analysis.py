@@ -3,6 +3,8 @@
     DownloadMedia -> Analyse (parallel: AnalyseText | Map over the media: AnalyseImage)
                   -> PublishAnalysis
     any of those failing for good -> PublishAnalysisFailed -> AnalysisFailed (Fail)
+    any other ending (timed out, aborted, an uncatchable error) -> the log group's
+    subscription filter -> the core app's analysis_stopped
 
 The same shape as the local orchestrator (chalicelib/analysis/orchestrator.py): an
 image whose analysis fails is recorded in its `Errors` and the message is still analysed;
@@ -25,6 +27,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from chalicelib.analysis.endings import REPORTED_BY_WORKFLOW
 from magpie_stack.budget import (
     EXECUTION_TIMEOUT_SECONDS,
     FAILED_RETRY,
@@ -104,7 +107,7 @@ def definition(scope: Construct, functions: dict[str, lambda_.IFunction]) -> sfn
         sfn.Fail(
             scope,
             "AnalysisFailed",
-            error="AnalysisFailed",
+            error=REPORTED_BY_WORKFLOW,
             cause="MESSAGE_ANALYSIS_FAILED was published",
         )
     )
@@ -113,7 +116,14 @@ def definition(scope: Construct, functions: dict[str, lambda_.IFunction]) -> sfn
         scope,
         "download_media",
         functions["download_media"],
-        input_path="$.detail",
+        # The execution's ARN with the message: the step records which message this
+        # execution analyses, for an ending only the log reports (chalicelib/analysis/endings.py).
+        payload=sfn.TaskInput.from_object(
+            {
+                "Message": sfn.JsonPath.object_at("$.detail"),
+                "Execution": sfn.JsonPath.execution_id,
+            }
+        ),
         result_selector={"Media.$": "$.Media", "Rejected.$": "$.Rejected"},
         result_path="$.Downloaded",
     )

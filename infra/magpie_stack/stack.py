@@ -31,13 +31,14 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_logs_destinations as logs_destinations
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from chalicelib import events as contract
-from chalicelib.analysis.steps import STOPPED_STATUSES
+from chalicelib.analysis.endings import ENDINGS
 from magpie_stack import nag, wiring
 from magpie_stack.alerts import alert_rules, alert_topic, alert_webhook_secret, alerts_key
 from magpie_stack.analysis import ANALYSIS_STEPS, AnalysisWorkflow
@@ -316,33 +317,26 @@ class MagpieStack(cdk.Stack):
         return analysis
 
     def _report_stopped_executions(self, analysis: AnalysisWorkflow) -> None:
-        """An execution that stops without publishing (timed out, aborted, or failed
-        outside its Catch) still reports: its status change, on the default bus, goes to
-        core's analysis_stopped. Step Functions sends these for Standard workflows only;
-        for the Express one the time budget (budget.py) is what makes every execution
-        reach a Publish step, and this rule is the net under it wherever status changes
-        are sent."""
-        core = self.apps["core"]
-        events.Rule(
+        """An execution that ends without publishing (timed out, aborted, or failed where
+        no Catch applies) still reports: Step Functions logs its ending to the state
+        machine's log group, and a subscription filter hands it to core's
+        analysis_stopped, which publishes MESSAGE_ANALYSIS_FAILED for the message the
+        execution recorded at its start (chalicelib/analysis/endings.py).
+
+        Not the "Step Functions Execution Status Change" event on EventBridge: AWS sends
+        it for Standard workflows only, and this one is Express. The log works for both
+        types, so one path serves whichever the machine is; a second, status-change path
+        would only ever run in an emulator that sends those events for Express too."""
+        logs.SubscriptionFilter(
             self,
-            "AnalysisStopped",
-            description="An analysis execution that stopped reports MESSAGE_ANALYSIS_FAILED",
-            event_pattern=events.EventPattern(
-                source=["aws.states"],
-                detail_type=["Step Functions Execution Status Change"],
-                detail={
-                    "status": sorted(STOPPED_STATUSES),
-                    "stateMachineArn": [analysis.state_machine.state_machine_arn],
-                },
+            "AnalysisEndings",
+            log_group=analysis.log_group,
+            destination=logs_destinations.LambdaDestination(
+                self.apps["core"].imported_function("analysis_stopped")
             ),
-            targets=[
-                targets.LambdaFunction(
-                    core.imported_function("analysis_stopped"),
-                    dead_letter_queue=self.rule_dead_letters,
-                    retry_attempts=8,
-                    max_event_age=cdk.Duration.hours(1),
-                )
-            ],
+            filter_pattern=logs.FilterPattern.any(
+                *(logs.FilterPattern.string_value("$.type", "=", ending) for ending in ENDINGS)
+            ),
         )
 
     def _data_lake(self, repo_root: Path) -> DataLake:

@@ -104,8 +104,17 @@ def core(stack: MagpieStack) -> None:
     """Everything of the core app but analyse_text and analyse_image (which depend on the
     profile: full_analysis, lite_analysis)."""
     app, bus_env = stack.apps["core"], bus_environment(stack)
-    app.set_environment("download_media", {"MEDIA_BUCKET": stack.media.bucket_name})
+    # download_media records which message each execution analyses (one PutItem), for an
+    # ending that only the state machine's log reports (analysis_stopped reads it).
+    app.set_environment(
+        "download_media",
+        {
+            "MEDIA_BUCKET": stack.media.bucket_name,
+            "IDEMPOTENCY_TABLE": stack.idempotency.table_name,
+        },
+    )
     allow(app, "download_media", ["s3:PutObject"], [media_objects(stack)])
+    allow(app, "download_media", ["dynamodb:PutItem"], [stack.idempotency.table_arn])
     app.set_environment("publish_analysis", bus_env)
     # One MESSAGE_ANALYSIS_FAILED per message, whichever of the two reports it first.
     for name in ("publish_analysis_failed", "analysis_stopped"):

@@ -36,9 +36,14 @@ def invoke(client, name: str, payload: dict) -> dict:
     return client.lambda_.invoke(name, payload).payload
 
 
+EXECUTION = "arn:aws:states:eu-west-1:123456789012:express:magpie-analysis:e1:a1b2c3d4"
+
+
 def test_steps_chain_into_message_analysed_on_the_local_backend(local_env, client):
-    downloaded = invoke(client, "download_media", MESSAGE)
+    downloaded = invoke(client, "download_media", {"Message": MESSAGE, "Execution": EXECUTION})
     assert downloaded == {"Message": MESSAGE, "Media": [], "Rejected": []}
+    # The first step recorded which message its execution analyses.
+    assert backend.analysis_executions().recall(EXECUTION) == MESSAGE
     text = invoke(client, "analyse_text", MESSAGE)
     assert text["TextSentiment"] == "POSITIVE"
     detail = invoke(

@@ -5,7 +5,10 @@ literal value as `value:<value>`.
 """
 
 EXPECTED_ENVIRONMENT = {
-    "download_media": {"MEDIA_BUCKET": "MediaBucketName"},
+    "download_media": {
+        "MEDIA_BUCKET": "MediaBucketName",
+        "IDEMPOTENCY_TABLE": "IdempotencyTableName",
+    },
     "analyse_text": {"TEXT_PROVIDER": "param:TextProvider"},
     "analyse_image": {
         "MEDIA_BUCKET": "MediaBucketName",

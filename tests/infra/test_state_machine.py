@@ -23,7 +23,6 @@ import math
 import sys
 import time
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,12 +167,14 @@ class Lambdas:
         name = function_name.split(":function:")[-1].split(":")[0]  # an ARN or a name
         payload = json.loads(body) if body else {}
         self.calls.append((name, payload))
-        if name in self.hang and self.hang[name](payload):
-            time.sleep(HANG_SECONDS)  # past the (scaled) task timeout
         try:
             if name in self.crash and self.crash[name](payload):
                 raise RuntimeError(f"{name} crashed")
             result = getattr(core_app(), name)(payload, None)  # app.<name>(event, context)
+            if name in self.hang and self.hang[name](payload):
+                # Hung after its work (a record written, an object stored): the answer
+                # comes past the (scaled) task timeout.
+                time.sleep(HANG_SECONDS)
         except Exception as exc:  # answered as the Python runtime answers an unhandled error
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(
@@ -476,35 +477,33 @@ def test_a_hung_step_publishes_message_analysis_failed_before_the_limit(world):
 # --- an execution that stops without publishing -------------------------------------------
 
 
-def status_change(execution: dict[str, Any]) -> dict[str, Any]:
-    """Step Functions' "Execution Status Change" event for a stopped execution, in the shape
-    the Step Functions developer guide documents (EventBridge, "Execution timed out")."""
-    return {
-        "version": "0",
-        "id": "315c1398-40ff-a850-213b-158f73e60175",
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": ACCOUNT,
-        "time": "2026-07-15T14:04:42Z",
-        "region": REGION,
-        "resources": [execution["executionArn"]],
-        "detail": {
-            "executionArn": execution["executionArn"],
-            "stateMachineArn": execution["stateMachineArn"],
-            "name": execution["executionArn"].rsplit(":", 1)[1],
-            "status": execution["status"],
-            "startDate": int(execution["startDate"].timestamp() * 1000),
-            # moto leaves a timed-out execution's stopDate out
-            "stopDate": int(execution.get("stopDate", datetime.now(UTC)).timestamp() * 1000),
-            "input": execution["input"],
-            "inputDetails": {"included": True},
-            "output": None,
-            "outputDetails": None,
-        },
+def ending(execution: dict[str, Any], details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The state machine's log of the execution's ending, as its subscription filter
+    delivers it to analysis_stopped (moto's interpreter writes no CloudWatch Logs)."""
+    from tests.analysis.test_analysis_stopped import delivery, log_event
+
+    kind = {"TIMED_OUT": "ExecutionTimedOut", "FAILED": "ExecutionFailed"}[execution["status"]]
+    return delivery(log_event(kind, details, execution=execution["executionArn"]))
+
+
+def test_the_first_step_records_which_message_its_execution_analyses(world):
+    import boto3
+
+    from chalicelib.analysis.executions import DynamoDbExecutions
+
+    execution = world.run(message(ImageUrls=[]))
+
+    assert execution["status"] == "SUCCEEDED", execution
+    (download_input,) = [p for n, p in world.lambdas.calls if n == "download_media"]
+    assert download_input == {
+        "Message": message(ImageUrls=[]),
+        "Execution": execution["executionArn"],
     }
+    table = DynamoDbExecutions(boto3.client("dynamodb", region_name=REGION), TABLE)
+    assert table.recall(execution["executionArn"]) == message(ImageUrls=[])
 
 
-def test_a_timed_out_execution_reports_once_through_its_status_change(world):
+def test_a_timed_out_execution_reports_once_through_its_logged_ending(world):
     # The execution limit below the hung step's timeout: the execution itself times out.
     world.use(scaled(world.definition, execution_timeout=1), "too-short")
     world.lambdas.hang["download_media"] = lambda payload: True
@@ -513,17 +512,15 @@ def test_a_timed_out_execution_reports_once_through_its_status_change(world):
 
     assert execution["status"] == "TIMED_OUT"
     assert world.tapped() == []  # the workflow itself published nothing
-    change = status_change(execution)
-    core_app().analysis_stopped(change, None)
-    core_app().analysis_stopped(change, None)  # EventBridge delivers at least once
+    logged = ending(execution)
+    core_app().analysis_stopped(logged, None)
+    core_app().analysis_stopped(logged, None)  # delivered at least once
     failed, skipped = sorted(
         world.tapped(), key=lambda e: e["detail-type"] != "MESSAGE_ANALYSIS_FAILED"
     )
     assert failed["detail-type"] == "MESSAGE_ANALYSIS_FAILED"
     assert failed["detail"]["MessageId"] == "2077393668393734144"
-    assert failed["detail"]["Reason"] == (
-        "ExecutionTimedOut: the analysis execution ended TIMED_OUT"
-    )
+    assert failed["detail"]["Reason"] == "ExecutionTimedOut: the analysis execution timed out"
     assert skipped["detail-type"] == "REPLY_SKIPPED"
 
 
@@ -533,6 +530,8 @@ def test_a_failed_execution_that_already_reported_is_not_reported_again(world):
     assert execution["status"] == "FAILED"
     assert len(world.tapped()) == 2  # MESSAGE_ANALYSIS_FAILED and REPLY_SKIPPED
 
-    core_app().analysis_stopped(status_change(execution), None)
+    # Whatever the log says the error was, the message's report is taken.
+    for error in ("AnalysisFailed", "States.Runtime"):
+        core_app().analysis_stopped(ending(execution, {"error": error, "cause": "x"}), None)
 
     assert world.tapped() == []

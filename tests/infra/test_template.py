@@ -166,19 +166,10 @@ def test_every_rule_is_on_the_magpie_bus_with_a_dead_letter_queue_and_permission
     assert resources[bus_id]["Properties"]["Name"] == "magpie"
     assert output_ref(each_synth.template, "EventBusName") == bus_id
     rules = {k: r for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
-    # 3 Chalice on_cw_event handlers, log, lake, analysis, one per alert pattern, and the
-    # analysis executions' status changes (Step Functions sends those to the default bus).
-    assert len(rules) == 3 + 3 + len(ALERT_PATTERNS) + 1
-    (stopped_id,) = [
-        k
-        for k, r in rules.items()
-        if r["Properties"]["EventPattern"].get("source") == ["aws.states"]
-    ]
-    stopped = rules.pop(stopped_id)["Properties"]
-    assert "EventBusName" not in stopped  # the default bus
-    (stopped_target,) = stopped["Targets"]
-    assert ref(stopped_target["Arn"]) == functions(template)["analysis_stopped"][0]
-    assert ref(stopped_target["DeadLetterConfig"]["Arn"]) is not None
+    # 3 Chalice on_cw_event handlers, log, lake, analysis, one per alert pattern; no rule
+    # on Step Functions' status changes, which AWS never sends for the Express machine.
+    assert len(rules) == 3 + 3 + len(ALERT_PATTERNS)
+    assert not [r for r in rules.values() if "aws.states" in json.dumps(r)]
     permissions = [
         r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"
     ]
@@ -188,12 +179,6 @@ def test_every_rule_is_on_the_magpie_bus_with_a_dead_letter_queue_and_permission
     topic_policy = json.dumps(
         [r for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
     )
-    assert any(
-        p["Principal"] == "events.amazonaws.com"
-        and ref(p["FunctionName"]) == ref(stopped_target["Arn"])
-        and ref(p["SourceArn"]) == stopped_id
-        for p in permissions
-    ), "analysis_stopped: no invoke permission scoped to its rule"
     for rule_id, rule in rules.items():
         properties = rule["Properties"]
         assert ref(properties.get("EventBusName")) == bus_id, rule_id
@@ -516,6 +501,46 @@ def test_analysis_is_an_express_workflow_with_retries_catch_and_a_capped_map(syn
         "Message.$": "$.detail",
         "Error.$": "$.Failure",
     }
+
+
+def test_an_analysis_ending_the_workflow_did_not_report_reaches_analysis_stopped(synth):
+    """Express executions send no status change to EventBridge: their endings reach the
+    core app from the state machine's log group, through a subscription filter."""
+    template = synth.expanded
+    resources = template["Resources"]
+    (machine,) = synth.of_type("AWS::StepFunctions::StateMachine").values()
+    (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+    log_group_id = ref(destination["CloudWatchLogsLogGroup"]["LogGroupArn"])
+    (subscription,) = [
+        r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::SubscriptionFilter"
+    ]
+    stopped_id = functions(template)["analysis_stopped"][0]
+    assert ref(subscription["LogGroupName"]) == log_group_id
+    assert ref(subscription["DestinationArn"]) == stopped_id
+    pattern = subscription["FilterPattern"]
+    for ending in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+        assert f'$.type = "{ending}"' in pattern
+    assert pattern.count("$.type") == 3  # nothing else the ERROR level logs
+    (permission,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Permission"
+        and ref(r["Properties"]["FunctionName"]) == stopped_id
+    ]
+    assert permission["Principal"] == "logs.amazonaws.com"
+    assert ref(permission["SourceArn"]) == log_group_id
+    # The first step records each execution's message for analysis_stopped to read.
+    states = _states(_definition(synth))
+    assert states["DownloadMedia"]["Parameters"] == {
+        "Message.$": "$.detail",
+        "Execution.$": "$$.Execution.Id",
+    }
+    download_role = ref(functions(template)["download_media"][1]["Properties"]["Role"])
+    table_id = output_ref(synth.template, "IdempotencyTableName")
+    assert grants(template, download_role, "dynamodb:PutItem", table_id)
+    assert not grants(template, download_role, "dynamodb:GetItem", table_id)
+    stopped_role = ref(resources[stopped_id]["Properties"]["Role"])
+    assert grants(template, stopped_role, "dynamodb:GetItem", table_id)
 
 
 # --- alerts --------------------------------------------------------------------------------
