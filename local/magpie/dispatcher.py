@@ -88,26 +88,34 @@ class LocalLambdaContext:
 
 class _Backoff:
     """A growing pause for a condition that is not any one delivery's fault (a full disk),
-    logged when it starts and when it ends rather than on every retry."""
+    logged when it starts and when it ends rather than on every retry. It ends after a
+    success with no new failure for `quiet` seconds: on a nearly full disk small writes
+    still succeed between failures, and each must not start a new episode."""
 
-    def __init__(self, what: str, base: float = 0.5, ceiling: float = 30.0) -> None:
+    def __init__(
+        self, what: str, base: float = 0.5, ceiling: float = 30.0, quiet: float = 5.0
+    ) -> None:
         self.what = what
         self.base = base
         self.ceiling = ceiling
+        self.quiet = quiet
         self.streak = 0
+        self._last_hit = 0.0
         self._lock = threading.Lock()
 
     def hit(self, error: BaseException) -> float:
         with self._lock:
             self.streak += 1
+            self._last_hit = time.monotonic()
             if self.streak == 1:
                 logger.error("%s: %s; backing off until it clears", self.what, error)
             return min(self.ceiling, self.base * 2 ** min(self.streak - 1, 16))
 
     def clear(self) -> None:
         with self._lock:
-            if self.streak:
-                logger.warning("%s cleared after %d retries", self.what, self.streak)
+            if not self.streak or time.monotonic() - self._last_hit < self.quiet:
+                return
+            logger.warning("%s cleared after %d retries", self.what, self.streak)
             self.streak = 0
 
 
