@@ -5,6 +5,9 @@ records) write an owner string when they take work, so that a restarted process 
 work whose process is gone (reclaim it now) from work another live process is doing (wait
 for it). A pid alone is not enough: pids are reused, so the owner also names the boot and
 the process's start time, and a process counts as alive only if all three still match.
+
+Processes that share a MAGPIE_HOME must share a pid namespace (one machine, or one
+container): another namespace's pids mean nothing here, so its live work would look gone.
 """
 
 from __future__ import annotations
@@ -37,12 +40,18 @@ def _start_ticks(pid: int) -> str | None:
     return fields[19]
 
 
+_owner: tuple[int, str] = (0, "")
+
+
 def current_owner() -> str:
     """This process, as written into the work it holds: `<boot id>/<pid>/<start ticks>`.
 
-    Not cached: a forked child is another process and must not inherit its parent's owner."""
+    Remembered per pid: a forked child is another process and gets its own."""
+    global _owner
     pid = os.getpid()
-    return f"{boot_id()}/{pid}/{_start_ticks(pid) or '?'}"
+    if _owner[0] != pid:
+        _owner = (pid, f"{boot_id()}/{pid}/{_start_ticks(pid) or '?'}")
+    return _owner[1]
 
 
 def is_alive(owner: str | None) -> bool:
