@@ -10,6 +10,7 @@ import socket
 import subprocess
 from importlib import metadata
 
+import boto3
 import pytest
 from magpie.cli import build_parser, main
 from magpie.client import DEFAULT_PORT
@@ -209,6 +210,8 @@ def test_an_aws_command_without_credentials_is_one_line(local_env, capsys, monke
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("MAGPIE_ARCHIVE_ARN", "arn:aws:events:eu-west-1:123456789012:archive/magpie")
+    # boto3's default session keeps the credentials an earlier test in this worker resolved.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     backend.reset()
     code = main(["replay", "--aws", "--from", "2h", "--to", "now"])
     assert code == ConfigurationError.exit_code
