@@ -282,3 +282,29 @@ def test_a_bus_that_cannot_commit_refuses_the_put(store, monkeypatch):
     monkeypatch.setattr(store, "append", full)
     with pytest.raises(PublishError):
         bus(store).put([event(1)])
+
+
+def test_a_failure_whose_record_also_fails_leaves_no_row_running(store, monkeypatch):
+    """The handler fails, and recording that failure fails too (a full disk): the worker
+    survives, the failure is recorded once the bus takes it, and the retry then succeeds."""
+    fail = store.fail
+    refusals = []
+
+    def full_disk_then_fail(*args, **kwargs):
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise sqlite3.OperationalError("database or disk is full")
+        return fail(*args, **kwargs)
+
+    monkeypatch.setattr(store, "fail", full_disk_then_fail)
+    calls = []
+
+    def fails_once(envelope, context):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("provider down")
+
+    bus(store).put([event(1)])
+    run_until_idle(store, [Target("t", lambda e: True, fails_once)], max_attempts=3)
+    assert len(refusals) == 2 and len(calls) == 2
+    assert store.outstanding() == 0 and store.dead_letters() == []
