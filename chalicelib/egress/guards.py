@@ -116,6 +116,13 @@ def author_bucket(user_id: str, now: float) -> str:
 # --- adapters ---------------------------------------------------------------------------
 
 
+_PRUNE = (
+    "DELETE FROM author_slots WHERE expires_at < ?",
+    "DELETE FROM post_depths WHERE expires_at < ?",
+    "DELETE FROM post_intents WHERE expires_at < ?",
+)
+
+
 class SqliteGuardStore:
     """The local adapter: one SQLite file under MAGPIE_HOME, safe across threads/processes."""
 
@@ -200,10 +207,7 @@ class SqliteGuardStore:
         """Delete expired counters, depths and intents (retention); returns how many."""
         now = int(self._clock())
         with self._db() as db:
-            return sum(
-                db.execute(f"DELETE FROM {table} WHERE expires_at < ?", (now,)).rowcount  # noqa: S608  # nosec B608 (fixed names)
-                for table in ("author_slots", "post_depths", "post_intents")
-            )
+            return sum(db.execute(delete, (now,)).rowcount for delete in _PRUNE)
 
 
 class DynamoDbGuardStore:
