@@ -59,6 +59,14 @@ def _release_held(mark: int) -> None:
     del stack[mark:]
 
 
+def _release_key(key: str) -> None:
+    stack = _held_here()
+    if key in stack:
+        stack.remove(key)
+    with _held_lock:
+        _held_keys.discard(key)
+
+
 def _held_by_this_process(key: str) -> bool:
     with _held_lock:
         return key in _held_keys
@@ -232,8 +240,14 @@ def sqlite_persistence_layer(path: Path) -> Any:
                         owner,
                     ),
                 )
-                db.execute("COMMIT")
-            _hold(key)
+                # Held before the commit is visible: another thread of this process that
+                # reads the committed row must already see it held, or it would take it over.
+                _hold(key)
+                try:
+                    db.execute("COMMIT")
+                except BaseException:
+                    _release_key(key)
+                    raise
 
         def _update_record(self, data_record: DataRecord) -> None:
             with self._connect() as db:

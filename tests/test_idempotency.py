@@ -203,3 +203,41 @@ def test_namespaces_used_from_many_threads_keep_their_own_records(store):
             namespace = ("analysis", "message-received")[(i + n) % 2]
             # Completed, so a repeat returns the stored result instead of "in progress".
             assert store.once(namespace, f"m{i}-{n}", lambda: "again") == "done"
+
+
+def test_a_thread_that_reads_the_record_right_after_its_commit_does_not_take_it_over(
+    tmp_path, monkeypatch
+):
+    # A record this process wrote is taken over only when no thread of ours holds it. The
+    # writer must hold the key before its commit is visible: a second thread that reads the
+    # committed row in between used to take it over, and the message entered twice.
+    import threading
+
+    from chalicelib import idempotency
+
+    store = PowertoolsIdempotency(lambda: sqlite_persistence_layer(tmp_path / "idem.sqlite3"))
+    runs: list[str] = []
+    second: list[BaseException | str] = []
+    real_hold = idempotency._hold
+
+    def second_delivery() -> None:
+        try:
+            second.append(store.once("received", "m1", lambda: runs.append("second") or "2"))
+        except IdempotencyInProgress as exc:
+            second.append(exc)
+
+    def hold_with_a_duplicate_arriving(key: str) -> None:
+        monkeypatch.setattr(idempotency, "_hold", real_hold)  # only the first writer's hold
+        other = threading.Thread(target=second_delivery)
+        other.start()
+        other.join(timeout=1)  # it waits on the write lock if the commit is not yet visible
+        real_hold(key)
+
+    monkeypatch.setattr(idempotency, "_hold", hold_with_a_duplicate_arriving)
+    assert store.once("received", "m1", lambda: runs.append("first") or "1") == "1"
+    time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while not second and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runs == ["first"]
+    assert second and (second[0] == "1" or isinstance(second[0], IdempotencyInProgress))
