@@ -48,6 +48,12 @@ REPORTED_BY_WORKFLOW = "AnalysisFailed"
 # How long an execution's message is remembered: the execution limit is minutes; a day
 # covers CloudWatch Logs' delivery and Lambda's asynchronous retries (up to 6 hours).
 EXECUTION_MEMORY_SECONDS = 24 * 3600
+# Why an ending was not reported (the handler's answer, and its log line).
+WORKFLOW_REPORTED = "the workflow published MESSAGE_ANALYSIS_FAILED itself"
+UNKNOWN = (
+    "no record of the message it analysed (expired, or the execution ended before its "
+    "first step recorded it)"
+)
 
 
 class LogDeliveryUnreadable(InputError):
@@ -72,6 +78,8 @@ class ExecutionEnded:
             raise LogDeliveryUnreadable(f"a log event is not JSON: {exc}") from exc
         if not isinstance(event, dict) or event.get("type") not in ENDINGS:
             return None
+        if not event.get("execution_arn"):
+            raise LogDeliveryUnreadable(f"a {event['type']} log event names no execution_arn")
         details = event.get("details") or {}
         return cls(
             execution=str(event["execution_arn"]),
@@ -103,13 +111,13 @@ def log_messages(event: dict[str, Any]) -> list[str]:
     CONTROL_MESSAGE CloudWatch Logs sends to check that the destination is reachable."""
     try:
         data = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
+        if data["messageType"] != "DATA_MESSAGE":
+            return []
+        return [str(log_event["message"]) for log_event in data["logEvents"]]
     except (KeyError, TypeError, ValueError, binascii.Error, OSError, zlib.error) as exc:
         raise LogDeliveryUnreadable(
             f"not a CloudWatch Logs subscription event: {type(exc).__name__}: {exc}"
         ) from exc
-    if data.get("messageType") != "DATA_MESSAGE":
-        return []
-    return [str(log_event["message"]) for log_event in data.get("logEvents", [])]
 
 
 def analysis_stopped(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
@@ -134,13 +142,6 @@ def analysis_stopped(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
         else:
             outcome["Reported"].append({"Execution": ended.execution, "MessageId": message_id})
     return outcome
-
-
-WORKFLOW_REPORTED = "the workflow published MESSAGE_ANALYSIS_FAILED itself"
-UNKNOWN = (
-    "no record of the message it analysed (expired, or the execution ended before its "
-    "first step recorded it)"
-)
 
 
 def _report(ended: ExecutionEnded) -> str | None:

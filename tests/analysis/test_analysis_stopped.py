@@ -299,4 +299,6 @@ def test_an_unreadable_delivery_is_refused_by_name(tap):
             ).encode()
         )
         analysis_stopped({"awslogs": {"data": base64.b64encode(packed).decode()}})
+    with pytest.raises(LogDeliveryUnreadable, match="ExecutionTimedOut log event names no"):
+        analysis_stopped(delivery(log_event("ExecutionTimedOut", execution="")))
     assert tap.drain() == []
