@@ -637,7 +637,15 @@ class AwsWorld:
 
     def workflow(self, message: dict[str, Any]) -> None:
         """The Express state machine: download -> (text || map over images) -> publish."""
-        downloaded, download_ms = self._task("download_media", message)
+        # The first task also records which message this execution analyses (its logged
+        # ending is reported from that record), so it is priced with that write.
+        execution = (
+            "arn:aws:states:us-east-1:123456789012:express:magpie-analysis:"
+            f"{message['MessageId']}:1"
+        )
+        downloaded, download_ms = self._task(
+            "download_media", {"Message": message, "Execution": execution}
+        )
         if downloaded is None:
             self._task("publish_analysis_failed", {"Message": message, "Error": "download"})
             return
