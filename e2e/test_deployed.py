@@ -219,9 +219,9 @@ def test_a_failing_analysis_publishes_message_analysis_failed(deployed: Deployed
     finally:
         _set_environment(lam, name, environment)
 
-    # The failed execution's own status change reaches analysis_stopped too (LocalStack
-    # sends it for Express machines as well): a later message through the whole path
-    # gives that report time to arrive, and it must not be a second one.
+    # The failed execution's logged ending reaches analysis_stopped too, through the log
+    # group's subscription: a later message through the whole path gives it time to
+    # arrive, and what it reports must not be a second MESSAGE_ANALYSIS_FAILED.
     later = delivery("mention-plain.json", tweet_id="2077393608889140009")
     assert post(deployed, later).status_code == 200
     event_of(deployed, "TWEET_SENT", received(deployed, tweet_id_of(later))["detail"]["MessageId"])
