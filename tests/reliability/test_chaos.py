@@ -100,7 +100,7 @@ def test_500_messages_under_faults_and_a_kill_9_end_exactly_once(tmp_path):
 
 STORM_MESSAGES = 200
 STORM_TRIALS = 5
-RANDOM_KILLS = 2
+RANDOM_KILLS = 3
 
 
 def storm(home, rng: random.Random) -> tuple[ledger.LedgerReport, list[str]]:
@@ -133,8 +133,8 @@ def storm(home, rng: random.Random) -> tuple[ledger.LedgerReport, list[str]]:
             time.sleep(0.05)
         events.append(f"died right after writing reply {crash_after}")
         for n in range(RANDOM_KILLS):
-            # The first lands while the restart is still recovering, the next later on.
-            time.sleep(rng.uniform(0.2, 2.0) if n == 0 else rng.uniform(2.0, 12.0))
+            # The first lands while the restart is still recovering, the others later on.
+            time.sleep(rng.uniform(0.2, 2.0) if n == 0 else rng.uniform(0.5, 5.0))
             busy = LocalBusStore(home / "bus.sqlite3").outstanding()
             events.append(f"kill -9 with {busy} deliveries to go")
             server.kill9()
