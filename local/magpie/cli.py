@@ -204,6 +204,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError("give a query NAME or --sql (or --list)")
     sql = args.sql or reports.query_text(args.name)
     result = reports.run(sql, _home(args) / "lake")
+    if result.skipped:
+        print(f"magpie: warning: {result.skipped}", file=sys.stderr)
     _hint_if_empty(_home(args), len(reports.lake_files(_home(args) / "lake")))
     sys.stdout.write(reports.render(result, args.format))
     return 0

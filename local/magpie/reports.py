@@ -32,6 +32,7 @@ from typing import Any
 
 from chalicelib.errors import InputError
 from magpie.apps import ROOT
+from magpie.lake import TornLines, read_lines
 
 QUERIES = ROOT / "queries"
 ATHENA_QUERIES = QUERIES / "athena"
@@ -86,6 +87,8 @@ class Table:
 class Result:
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    # What the reader had to leave out to answer (e.g. torn lake lines); "" when nothing.
+    skipped: str = ""
 
 
 # --- Hive types -> DuckDB types ---------------------------------------------------------
@@ -144,8 +147,10 @@ def lake_files(lake_root: Path) -> list[Path]:
     return sorted(lake_root.glob("year=*/month=*/day=*/*.json"))
 
 
-def connect(lake_root: Path, table_folder: Path = TABLES) -> Any:
-    """An in-memory DuckDB with one view per Glue table over the lake, and Athena's macros."""
+def connect(lake_root: Path, table_folder: Path = TABLES, *, tolerant: bool = False) -> Any:
+    """An in-memory DuckDB with one view per Glue table over the lake, and Athena's macros.
+
+    `tolerant` skips lines that are not JSON (a record torn by a crash or a full disk)."""
     import duckdb
 
     con = duckdb.connect(":memory:")
@@ -154,7 +159,7 @@ def connect(lake_root: Path, table_folder: Path = TABLES) -> Any:
         con.execute(f"CREATE MACRO {name}{body}")
     files = [str(path) for path in lake_files(lake_root)]
     for table in tables(table_folder):
-        con.execute(_view_sql(table, files))
+        con.execute(_view_sql(table, files, tolerant=tolerant))
     return con
 
 
@@ -162,7 +167,7 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _view_sql(table: Table, files: Sequence[str]) -> str:
+def _view_sql(table: Table, files: Sequence[str], *, tolerant: bool = False) -> str:
     declared = dict(table.columns)
     read = {**declared}
     read.setdefault(_ID, "string")
@@ -180,7 +185,8 @@ def _view_sql(table: Table, files: Sequence[str]) -> str:
     # lake holds our own envelopes, so a mismatch is a bug to see, not a row to drop.
     source = (
         f"read_json([{file_list}], format = 'newline_delimited', columns = {{{columns}}},"
-        " filename = '__file', maximum_object_size = 16777216)"
+        " filename = '__file', maximum_object_size = 16777216"
+        + (", ignore_errors = true)" if tolerant else ")")
     )
     # Identifiers are quoted and come from the project's own table files; paths are escaped.
     return (
@@ -215,17 +221,45 @@ def query_text(name: str, folder: Path = ATHENA_QUERIES) -> str:
 
 
 def run(sql: str, lake_root: Path, table_folder: Path = TABLES) -> Result:
+    """Run `sql` over the lake. A lake with torn lines (a crash or a full disk cut a record
+    short) is read again without them, and the result says which lines it left out; the
+    strict read comes first because a healthy lake is the common case and scanning costs."""
     import duckdb
 
-    con = connect(lake_root, table_folder)
+    try:
+        return _run(sql, lake_root, table_folder, tolerant=False)
+    except duckdb.InvalidInputException as exc:
+        torn = _torn_lines(lake_root)
+        if not torn:
+            raise ReportError(f"{type(exc).__name__}: {exc}") from exc
+        result = _run(sql, lake_root, table_folder, tolerant=True)
+        return Result(result.columns, result.rows, skipped=torn.describe())
+
+
+def _run(sql: str, lake_root: Path, table_folder: Path, *, tolerant: bool) -> Result:
+    import duckdb
+
+    con = connect(lake_root, table_folder, tolerant=tolerant)
     try:
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
         return Result(columns, cursor.fetchall())
+    except duckdb.InvalidInputException:
+        if tolerant:
+            raise ReportError("the lake cannot be read even without its torn lines") from None
+        raise
     except duckdb.Error as exc:
         raise ReportError(f"{type(exc).__name__}: {exc}") from exc
     finally:
         con.close()
+
+
+def _torn_lines(lake_root: Path) -> TornLines:
+    torn = TornLines()
+    for path in lake_files(lake_root):
+        for _ in read_lines(path, torn):
+            pass
+    return torn
 
 
 # --- output -----------------------------------------------------------------------------

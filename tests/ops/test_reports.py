@@ -237,6 +237,29 @@ def test_report_command_formats(lake, capsys):
     assert text[-1] == "(2 rows)"
 
 
+def test_a_torn_lake_line_is_left_out_and_said_so(lake, capsys):
+    # A crash or a full disk can cut a record short: the report still runs on the rest.
+    before = run_named("replies-by-outcome", lake).rows
+    (path, *_) = reports.lake_files(lake)
+    with path.open("ab") as handle:
+        handle.write(b'{"version":"0","id":"torn","detail-type":"TWEET_SE\n')
+
+    result = run_named("replies-by-outcome", lake)
+
+    assert result.rows == before
+    assert result.skipped.startswith("1 torn lake line(s) skipped (")
+    assert main(["--home", str(lake.parent), "report", "replies-by-outcome"]) == 0
+    assert "1 torn lake line(s) skipped" in capsys.readouterr().err
+
+
+def test_a_lake_that_fits_no_table_is_still_an_error_not_a_silent_skip(tmp_path):
+    root = tmp_path / "lake" / "year=2026" / "month=07" / "day=16"
+    root.mkdir(parents=True)
+    (root / "bad.json").write_text('{"id": "x", "time": {"not": "a string"}}\n')
+    with pytest.raises(reports.ReportError):
+        reports.run('SELECT * FROM "analysed-messages-table"', tmp_path / "lake")
+
+
 def test_report_command_runs_ad_hoc_sql(lake, capsys):
     sql = 'SELECT "detail-type", count(*) AS n FROM magpie_events GROUP BY 1 ORDER BY 2 DESC, 1'
     assert main(["--home", str(lake.parent), "report", "--sql", sql, "--format", "json"]) == 0
