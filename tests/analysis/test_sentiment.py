@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from chalicelib.analysis.sentiment import (
     VaderSentiment,
     comprehend_result,
     cpu_supports_engine,
+    load_embedder,
     load_head,
     local_sentiment,
     normalise,
@@ -103,6 +106,36 @@ def test_e5_batch_matches_one_at_a_time(e5: E5Sentiment, clear_results: dict[str
             assert single["SentimentScore"][key] == pytest.approx(
                 batched["SentimentScore"][key], abs=0.02
             )
+
+
+def _on_new_thread(fn: Callable[[], object]) -> object:
+    out: list[object] = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def test_e5_scores_with_one_engine_thread_per_caller(e5: E5Sentiment) -> None:
+    """Bus workers score in parallel: the engine must not start an OpenMP team per call on
+    top of them (its threads wait at barriers for cores the workers hold)."""
+    engine = load_embedder()
+
+    def score_then_team_size() -> object:
+        e5.score(["The train to Leeds leaves from platform 2."])
+        return engine._lib.omp_get_max_threads()
+
+    assert _on_new_thread(score_then_team_size) == 1
+
+
+def test_one_engine_thread_gives_the_same_embeddings() -> None:
+    engine, texts = load_embedder(), CLEAR_TEXTS[:4]
+
+    def embed(threads: int) -> object:
+        engine._lib.omp_set_num_threads(threads)
+        return engine.query(texts)
+
+    assert np.array_equal(_on_new_thread(lambda: embed(1)), _on_new_thread(lambda: embed(2)))
 
 
 def test_e5_scores_mentions_as_tweeteval_wrote_them(e5: E5Sentiment) -> None:
