@@ -150,6 +150,23 @@ def test_text_on_a_transparent_background_is_read() -> None:
 # -- moderation ------------------------------------------------------------------------------
 
 
+def test_onnx_models_run_on_one_thread_each(astronaut_png: bytes) -> None:
+    """Images run side by side: a thread team per model on top waits for busy cores."""
+    assert read_text(png_bytes(text_image(TEXT)))  # rapidocr builds its sessions on first use
+    moderate(astronaut_png)
+    ocr = local_image._ocr_engine()
+    sessions = {
+        "text detection": ocr.text_det.session.session,
+        "text recognition": ocr.text_rec.session.session,
+        "nudity": local_image._nude_detector().onnx_session,
+    }
+    threads = {
+        name: (options.intra_op_num_threads, options.inter_op_num_threads)
+        for name, options in ((n, s.get_session_options()) for n, s in sessions.items())
+    }
+    assert threads == dict.fromkeys(sessions, (1, 1))
+
+
 def test_astronaut_is_not_moderated_though_the_detector_sees_her(astronaut_png: bytes) -> None:
     seen = local_image._body_parts(decode_image(astronaut_png))
     assert "FACE_FEMALE" in {part["class"] for part in seen}
