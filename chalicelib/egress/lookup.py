@@ -22,7 +22,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.egress.poster import PostResult, ReplyRequest, outgoing_text
-from chalicelib.egress.x_client import XCredentials, XSession, translated_errors
+from chalicelib.egress.x_client import (
+    XCredentials,
+    XSession,
+    translated_errors,
+    tweepy_client,
+)
 from chalicelib.events import DIRECT_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -106,18 +111,7 @@ class XReplyLookup:
 
     def _tweepy(self) -> Any:
         if self._client is None:
-            import tweepy
-
-            c = self._credentials
-            client = tweepy.Client(
-                consumer_key=c.api_key,
-                consumer_secret=c.api_secret,
-                access_token=c.access_token,
-                access_token_secret=c.access_token_secret,
-                return_type=dict,
-            )
-            client.session = XSession(self._timeout, self._base_url)
-            self._client = client
+            self._client = tweepy_client(self._credentials, XSession(self._timeout, self._base_url))
         return self._client
 
 

@@ -225,24 +225,29 @@ class XClient:
     def _client(self) -> tweepy.Client:
         # Built on first use so that importing or constructing XClient never imports tweepy.
         if self._tweepy_client is None:
-            import tweepy
-
-            c = self._credentials
-            client = tweepy.Client(
-                consumer_key=c.api_key,
-                consumer_secret=c.api_secret,
-                access_token=c.access_token,
-                access_token_secret=c.access_token_secret,
-                return_type=dict,
-            )
-            client.session = self._session
-            self._tweepy_client = client
+            self._tweepy_client = tweepy_client(self._credentials, self._session)
         return self._tweepy_client
 
 
 def _raise_x_error(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
     if response.status_code >= 400:
         raise error_from_response(response)
+
+
+def tweepy_client(credentials: XCredentials, session: requests.Session) -> tweepy.Client:
+    """tweepy's v2 client in the bot's user context, answering dicts, over `session` (an
+    `XSession`: tweepy itself has no timeout and no base URL)."""
+    import tweepy
+
+    client = tweepy.Client(
+        consumer_key=credentials.api_key,
+        consumer_secret=credentials.api_secret,
+        access_token=credentials.access_token,
+        access_token_secret=credentials.access_token_secret,
+        return_type=dict,
+    )
+    client.session = session
+    return client
 
 
 @contextmanager
