@@ -481,7 +481,7 @@ def webhook_section(web: dict[str, Any]) -> str:
     warm = web["warm"]
     label = {
         "bare_chalice": "bare Chalice app (constants)",
-        "magpie_local_sqlite": "Magpie, local backend (SQLite bus, synchronous=FULL)",
+        "magpie_local_sqlite": "Magpie, local backend (SQLite bus)",
         "magpie_local_in_memory_bus": "Magpie, in-memory bus and idempotency (handler's own cost)",
     }
     rows = []
@@ -543,9 +543,10 @@ def webhook_section(web: dict[str, Any]) -> str:
             f"Target: under 1 ms for a one-event POST. The handler's own cost is {_ms(one)} ms "
             f"(median, I/O stubbed), "
             f"{'within' if one < 1 else 'over'} the target. With the real local bus it is bounded by "
-            "SQLite's fsyncs: a one-event delivery commits the raw event, the idempotency record "
-            "(twice: in progress, then done) and MESSAGE_RECEIVED, each `synchronous=FULL`, and ten "
-            "events do that ten times, so its figures are this disk's fsync latency under the other "
+            "SQLite's commits: a one-event delivery commits the raw event and MESSAGE_RECEIVED at "
+            "`synchronous=FULL` (what the acknowledgement promises survives a power cut) and the "
+            "idempotency record (twice: in progress, then done) at `synchronous=NORMAL` (it "
+            "survives a crash), and ten events do that ten times, so its figures are this disk's fsync latency under the other "
             "work on the machine, not Python. On AWS the same path waits on PutEvents and DynamoDB "
             "instead; the row without AWS calls is botocore's own request building plus our handler.",
             "",

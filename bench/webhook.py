@@ -7,7 +7,8 @@ event, timed around the call (no network, no HTTP server), many times; the bodie
 beforehand and every POST carries new message ids (no duplicate shortcut). Cases: the CRC
 GET, a signed POST with 1 event and with 10 events. Backends:
 
-* local: the real local bus and idempotency (SQLite commits with synchronous=FULL, fsync);
+* local: the real local bus and idempotency (SQLite commits: events at synchronous=FULL,
+  idempotency records at NORMAL);
 * local, in-memory bus and idempotency: the handler's own cost with the I/O stubbed out;
 * aws (moto): EventBridge, DynamoDB and Secrets Manager in-process; also reported without
   the time spent inside botocore calls (moto's work stands in for the network there).
