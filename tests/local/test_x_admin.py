@@ -453,11 +453,19 @@ def test_x_unreachable_is_worth_retrying(x_env, capsys):
     assert code == 4 and err == "magpie x: X answered 503\n"
 
 
-def test_without_the_apps_keys_nothing_is_called(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def keyless_env(tmp_path, monkeypatch):
+    """A local home with none of the app's X keys in the environment."""
     monkeypatch.setenv("MAGPIE_BACKEND", "local")
     monkeypatch.setenv("MAGPIE_HOME", str(tmp_path))
     for name in KEYS:
         monkeypatch.delenv(name, raising=False)
+    yield tmp_path
+    backend.reset()
+
+
+def test_without_the_apps_keys_nothing_is_called(keyless_env, capsys):
+    tmp_path = keyless_env
     (tmp_path / "x-secret.json").write_text(json.dumps({"ApiKey": "local-1", "ApiSecret": "s"}))
     backend.reset()
 
@@ -466,19 +474,14 @@ def test_without_the_apps_keys_nothing_is_called(tmp_path, monkeypatch, capsys):
         assert not x.calls
 
     assert code == 3 and "magpie x needs the app's X keys" in err
-    backend.reset()
 
 
 # --- --aws: the keys come from the Secrets Manager secret ------------------------------
 
 
-def test_aws_reads_the_keys_from_secrets_manager(tmp_path, monkeypatch, aws_credentials, capsys):
+def test_aws_reads_the_keys_from_secrets_manager(keyless_env, monkeypatch, aws_credentials, capsys):
     import boto3
 
-    for name in KEYS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MAGPIE_BACKEND", "local")
-    monkeypatch.setenv("MAGPIE_HOME", str(tmp_path))
     monkeypatch.setenv("TWITTER_SECRET_ID", "magpie/x")
     secret = {
         "ApiKey": "aws-key",
@@ -501,14 +504,11 @@ def test_aws_reads_the_keys_from_secrets_manager(tmp_path, monkeypatch, aws_cred
     assert token.headers["Authorization"] == (
         "Basic " + base64.b64encode(b"aws-key:aws-secret").decode()
     )
-    backend.reset()
 
 
-def test_aws_without_the_secret_is_one_clear_line(tmp_path, monkeypatch, aws_credentials, capsys):
-    for name in KEYS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MAGPIE_BACKEND", "local")
-    monkeypatch.setenv("MAGPIE_HOME", str(tmp_path))
+def test_aws_without_the_secret_is_one_clear_line(
+    keyless_env, monkeypatch, aws_credentials, capsys
+):
     monkeypatch.setenv("TWITTER_SECRET_ID", "magpie/missing")
     with mock_aws():
         backend.reset()
@@ -516,4 +516,3 @@ def test_aws_without_the_secret_is_one_clear_line(tmp_path, monkeypatch, aws_cre
 
     assert code == 3
     assert err.startswith("magpie x: could not read the X keys' secret") and err.count("\n") == 1
-    backend.reset()
