@@ -30,6 +30,28 @@ from tests.reliability.harness import (
     served,
 )
 
+
+class BackgroundDrive:
+    """X's side of a chaos run: signed deliveries (retried as X retries) on their own thread,
+    while the test kills and restarts the server."""
+
+    def __init__(self, url: str, deliveries, **options) -> None:
+        self.result = None
+        self._thread = threading.Thread(
+            target=lambda: setattr(self, "result", drive(url, SECRET, deliveries, **options))
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout=timeout)
+        assert not self._thread.is_alive(), "the deliveries did not finish in time"
+
+
 COUNT = 500
 KILL_AFTER_ACKS = 200
 SEED = "7"
@@ -43,20 +65,15 @@ def test_500_messages_under_faults_and_a_kill_9_end_exactly_once(tmp_path):
     )
     deliveries = synthetic_deliveries(COUNT, seed=7, image_share=0.1)
     reached_kill_point = threading.Event()
-    outcome: dict = {}
-
-    def send_all() -> None:
-        outcome["drive"] = drive(
-            server.url,
-            SECRET,
-            deliveries,
-            concurrency=6,
-            deadline=time.monotonic() + 400,
-            on_ack=lambda n: n >= KILL_AFTER_ACKS and reached_kill_point.set(),
-        )
+    sender = BackgroundDrive(
+        server.url,
+        deliveries,
+        concurrency=6,
+        deadline=time.monotonic() + 400,
+        on_ack=lambda n: n >= KILL_AFTER_ACKS and reached_kill_point.set(),
+    )
 
     server.start()
-    sender = threading.Thread(target=send_all)
     sender.start()
     try:
         assert reached_kill_point.wait(timeout=300), "the run never got to the kill point"
@@ -64,12 +81,11 @@ def test_500_messages_under_faults_and_a_kill_9_end_exactly_once(tmp_path):
         server.kill9()
         server.start()  # same home, same port: the sender's retries reach the new process
         sender.join(timeout=450)
-        assert not sender.is_alive()
         assert ledger.wait_until_idle(home, timeout=400)
     finally:
         server.stop()
 
-    driven = outcome["drive"]
+    driven = sender.result
     assert driven.unacknowledged == []
     assert len(set(driven.acknowledged)) == COUNT
     assert busy_at_kill > 0, "the kill must interrupt work in progress"
@@ -110,20 +126,10 @@ def storm(home, rng: random.Random) -> tuple[ledger.LedgerReport, list[str]]:
     crash_after = rng.randint(5, 60)
     server = served(home, MAGPIE_TEST_CRASH_AFTER_POSTS=str(crash_after), MAGPIE_BUS_WORKERS="4")
     deliveries = synthetic_deliveries(STORM_MESSAGES, seed=rng.randrange(1 << 30), image_share=0.0)
-    outcome: dict = {}
     events = []
-
-    def send_all() -> None:
-        outcome["drive"] = drive(
-            server.url,
-            SECRET,
-            deliveries,
-            concurrency=6,
-            deadline=time.monotonic() + 240,
-        )
+    sender = BackgroundDrive(server.url, deliveries, concurrency=6, deadline=time.monotonic() + 240)
 
     server.start()
-    sender = threading.Thread(target=send_all)
     sender.start()
     try:
         deadline = time.monotonic() + 120
@@ -140,11 +146,10 @@ def storm(home, rng: random.Random) -> tuple[ledger.LedgerReport, list[str]]:
             server.kill9()
             server.start()
         sender.join(timeout=300)
-        assert not sender.is_alive()
         assert ledger.wait_until_idle(home, timeout=240)
     finally:
         server.stop()
-    driven = outcome["drive"]
+    driven = sender.result
     assert driven.unacknowledged == []
     return ledger.check(home, expected=set(driven.acknowledged)), events
 
@@ -178,12 +183,7 @@ def test_a_message_that_crashes_the_process_every_time_is_parked_with_its_reason
     poison = replace(poison, body=poison.body.replace(b"tell me", b"POISON tell me", 1))
     assert b"POISON" in poison.body
     crashes = 0
-    outcome: dict = {}
-    sender = threading.Thread(
-        target=lambda: outcome.update(
-            drive=drive(server.url, SECRET, [poison, *healthy], deadline=time.monotonic() + 120)
-        )
-    )
+    sender = BackgroundDrive(server.url, [poison, *healthy], deadline=time.monotonic() + 120)
     server.start()
     sender.start()
     try:
@@ -195,7 +195,7 @@ def test_a_message_that_crashes_the_process_every_time_is_parked_with_its_reason
             time.sleep(0.1)
     finally:
         server.stop()
-    driven = outcome["drive"]
+    driven = sender.result
     assert driven.unacknowledged == []
     report = ledger.check(home, expected=set(driven.acknowledged))
     letters = LocalBusStore(home / "bus.sqlite3").dead_letters()
