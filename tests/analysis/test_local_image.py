@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -150,21 +154,51 @@ def test_text_on_a_transparent_background_is_read() -> None:
 # -- moderation ------------------------------------------------------------------------------
 
 
-def test_onnx_models_run_on_one_thread_each(astronaut_png: bytes) -> None:
-    """Images run side by side: a thread team per model on top waits for busy cores."""
-    assert read_text(png_bytes(text_image(TEXT)))  # rapidocr builds its sessions on first use
+def test_onnx_models_run_on_threads_that_do_not_spin(astronaut_png: bytes) -> None:
+    """Two images share the worker's cores: a thread team that spins while it waits holds
+    cores the other image needs."""
+    assert read_text(png_bytes(text_image(TEXT)))
     moderate(astronaut_png)
     ocr = local_image._ocr_engine()
     sessions = {
         "text detection": ocr.text_det.session.session,
+        "text direction": ocr.text_cls.session.session,
         "text recognition": ocr.text_rec.session.session,
         "nudity": local_image._nude_detector().onnx_session,
     }
-    threads = {
-        name: (options.intra_op_num_threads, options.inter_op_num_threads)
+    settings = {
+        name: (
+            options.intra_op_num_threads,
+            options.inter_op_num_threads,
+            options.get_session_config_entry("session.intra_op.allow_spinning"),
+        )
         for name, options in ((n, s.get_session_options()) for n, s in sessions.items())
     }
-    assert threads == dict.fromkeys(sessions, (1, 1))
+    assert settings == dict.fromkeys(sessions, (local_image.MODEL_THREADS, 1, "0"))
+
+
+def test_text_detection_runs_one_image_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its activations are the worker's largest allocation: two at once would double them."""
+    engine = local_image._ocr_engine()
+    inside, most = 0, 0
+    guard = threading.Lock()
+
+    def counting(image: Any) -> Any:
+        nonlocal inside, most
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.05)
+        with guard:
+            inside -= 1
+        return engine(image)
+
+    monkeypatch.setattr(local_image, "_ocr_engine", lambda: counting)
+    image = text_image(TEXT)
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda _: local_image._text_in(np.asarray(image)), range(4)))
+    assert [[line["DetectedText"] for line in lines] for lines in found] == [[TEXT]] * 4
+    assert most == 1
 
 
 def test_astronaut_is_not_moderated_though_the_detector_sees_her(astronaut_png: bytes) -> None:
@@ -300,6 +334,43 @@ def test_each_image_is_read_and_decoded_once(gallery: FaceGallery, blobs: Blobs)
     now[0] += LocalImageAnalyser.CACHE_SECONDS + 1
     analyser.faces("media/astronaut.png")
     assert blobs.reads == ["media/astronaut.png"] * 2  # expired, read again
+
+
+class CountingModels:
+    """A ModelRunner that answers every model with nothing found and counts what it ran."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, bytes]] = []
+
+    def run(self, name: str, image: bytes, timeout: float) -> tuple[Any, float]:
+        self.ran.append((name, image))
+        return [], 0.0
+
+
+def test_a_dozen_images_in_flight_are_each_analysed_once() -> None:
+    # The local runtime has up to 12 images in flight, each asked capability by capability.
+    images = {f"media/{n}.png": f"image {n}".encode() for n in range(12)}
+    models = CountingModels()
+    analyser = LocalImageAnalyser(images.__getitem__, None, models=models)
+    for ask in ("faces", "labels", "text", "moderation"):
+        for key in images:
+            getattr(analyser, ask)(key)
+    assert sorted(models.ran) == sorted(
+        (name, image) for image in images.values() for name in ("faces", "text", "body_parts")
+    )
+
+
+def test_the_kept_images_are_bounded_by_their_bytes() -> None:
+    images = {key: key.encode() * 10 for key in ("media/a", "media/b", "media/c")}  # 70 bytes
+    models = CountingModels()
+    analyser = LocalImageAnalyser(images.__getitem__, None, models=models)
+    analyser.CACHE_BYTES = 150  # two of them
+    for key in images:
+        analyser.faces(key)
+    analyser.faces("media/a")  # the oldest went first: analysed again
+    analyser.faces("media/c")  # kept
+    ran = [image[:7] for _, image in models.ran]
+    assert ran == [b"media/a", b"media/b", b"media/c", b"media/a"]
 
 
 def test_text_through_the_port(analyser: LocalImageAnalyser) -> None:
