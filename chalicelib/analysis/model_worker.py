@@ -11,17 +11,35 @@ handler share one process, so the models run in a child process instead:
 - a worker that dies (killed, out of memory, crashed) is started again on the next call, and
   the image it died on gets `ImageBudgetExceededError` (recorded in `Analysis.Errors`).
 
-One worker serves every image in turn (its models load once, when it starts). On AWS each
-Lambda invocation is already such a process, so the lite profile runs the models in-process.
+One worker process serves every image (its models load once, when it starts), LANES images
+at a time: one thread and one pipe per lane. Two images side by side keep both cores busy
+(one image's face detection runs while the other's text detection does), and sharing one
+process keeps the models loaded once: a second worker process would have doubled the
+models' memory. The memory-hungry text detection still runs one image at a time inside
+the worker (local_image.OCR_LOCK).
+
+Who is to blame when the worker dies with two images in it? Nobody can tell, so neither is
+blamed yet: each is asked again, alone (holding every lane). An image is only charged with
+a worker's death, or with running out of its memory, when it was the only one in the worker.
+An image whose own time budget ran out is charged at once; the other image in the worker
+when it was killed is asked again.
+
+On AWS each Lambda invocation is already such a process, so the lite profile runs the
+models in-process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import itertools
 import logging
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.errors import InputError, UnavailableError
@@ -35,6 +53,9 @@ MEMORY_LIMIT_BYTES = 3 * 1024**3
 IMAGE_SECONDS = 30.0
 # Starting a worker (interpreter, imports, three models) is not charged to any image.
 START_SECONDS = 180.0
+# Images in the worker at once: one per core of the 2-core reference machine. More lanes
+# only queue inside the worker, and each adds one image's face and nudity activations.
+LANES = 2
 
 
 class ImageBudgetExceededError(InputError):
@@ -49,24 +70,49 @@ class ModelWorkerUnavailableError(UnavailableError):
     """The worker process could not be started."""
 
 
+class _AskAgainAlone(Exception):
+    """The worker died or ran out of memory with other images in it: not this image's fault
+    yet. Internal to ModelWorker."""
+
+
+@dataclass
+class _Generation:
+    """One started worker process and what happened to it."""
+
+    number: int
+    process: Any
+    lanes: list[Any]  # the parent's end of each lane's pipe
+    free: list[int]
+    stopped_by: str | None = None  # why it was stopped, once it was
+    deliberate: bool = False  # stopped by this side for one image: the others are innocent
+    running: dict[int, bool] = field(default_factory=dict)  # call -> shared with another?
+
+
 class ModelWorker:
-    """Runs `local_image` models by name on image bytes in one reused child process."""
+    """Runs `local_image` models by name on image bytes in one reused child process, `lanes`
+    images at a time."""
 
     def __init__(
         self,
         memory_limit: int = MEMORY_LIMIT_BYTES,
         start_seconds: float = START_SECONDS,
+        lanes: int = LANES,
     ) -> None:
         self.memory_limit = memory_limit
         self.start_seconds = start_seconds
-        self._lock = threading.Lock()  # one image's call at a time on the one worker
-        self._process: Any = None
-        self._conn: Any = None
+        self.lanes = lanes
+        self._state = threading.Lock()  # guards _current and a generation's books
+        self._starting = threading.Lock()  # one start at a time
+        self._slots = threading.Semaphore(lanes)
+        self._exclusive = threading.Lock()  # taken to gather every slot (asking alone)
+        self._current: _Generation | None = None
+        self._calls = itertools.count()
         self.starts = 0  # how many processes were started (tests and the log read it)
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        current = self._current
+        return current.process.pid if current is not None else None
 
     def run(self, name: str, image: bytes, timeout: float) -> tuple[Any, float]:
         """(`local_image.MODELS[name]` on the decoded `image`, seconds it took), within
@@ -75,31 +121,73 @@ class ModelWorker:
             raise ImageBudgetExceededError(
                 f"image used its {IMAGE_SECONDS:.0f} s budget before {name} could run"
             )
-        with self._lock:
-            conn = self._ensure_started()
-            digest = hashlib.sha256(image).hexdigest()
-            started = time.perf_counter()
-            try:
-                conn.send((name, digest, image))
-                if not conn.poll(timeout):
-                    self._stop(f"{name} still running after {timeout:.1f} s")
-                    raise ImageBudgetExceededError(
-                        f"{name} exceeded the image's time budget ({timeout:.1f} s left of "
-                        f"{IMAGE_SECONDS:.0f} s); the model worker was restarted"
-                    )
-                status, payload = conn.recv()
-                seconds = time.perf_counter() - started
-            except (EOFError, OSError) as exc:
-                code = self._stop(f"died during {name}")
+        digest = hashlib.sha256(image).hexdigest()
+        try:
+            with self._slot():
+                return self._call(name, digest, image, timeout)
+        except _AskAgainAlone:
+            logger.info("asking the model worker again for %s, with no other image in it", name)
+            with self._all_slots():
+                return self._call(name, digest, image, timeout)
+
+    def close(self) -> None:
+        with self._state:
+            current, self._current = self._current, None
+        if current is not None:
+            self._kill(current, "closed")
+
+    # -- one call ------------------------------------------------------------------------
+
+    def _call(self, name: str, digest: str, image: bytes, timeout: float) -> tuple[Any, float]:
+        generation = self._ensure_started()
+        call = next(self._calls)
+        with self._state:
+            lane = generation.free.pop()
+            shared = bool(generation.running)
+            for other in generation.running:
+                generation.running[other] = True
+            generation.running[call] = shared
+        conn = generation.lanes[lane]
+        started = time.perf_counter()
+        try:
+            conn.send((name, digest, image))
+            if not conn.poll(timeout):
+                self._kill(
+                    generation, f"{name} still running after {timeout:.1f} s", deliberate=True
+                )
                 raise ImageBudgetExceededError(
-                    f"the model worker died during {name} ({_describe_exit(code)}); "
-                    "it was restarted"
-                ) from exc
+                    f"{name} exceeded the image's time budget ({timeout:.1f} s left of "
+                    f"{IMAGE_SECONDS:.0f} s); the model worker was restarted"
+                )
+            status, payload = conn.recv()
+            seconds = time.perf_counter() - started
+        except (EOFError, OSError) as exc:
+            code = self._kill(generation, f"died during {name}")
+            if generation.stopped_by == "closed":
+                raise ModelWorkerUnavailableError("the model worker was closed") from exc
+            if generation.deliberate:
+                # Killed on purpose for another image (its budget, its failure): ask again.
+                return self._call(name, digest, image, timeout)
+            if self._was_shared(generation, call):
+                raise _AskAgainAlone from exc
+            raise ImageBudgetExceededError(
+                f"the model worker died during {name} ({_describe_exit(code)}); it was restarted"
+            ) from exc
+        finally:
+            with self._state:
+                shared = generation.running.pop(call, False)
+                generation.free.append(lane)
         if status == "ok":
             return payload, seconds
-        return self._raise(name, payload)
+        return self._raise(generation, name, payload, shared)
 
-    def _raise(self, name: str, error: tuple[str, str]) -> Any:
+    def _was_shared(self, generation: _Generation, call: int) -> bool:
+        with self._state:
+            return generation.running.get(call, False)
+
+    def _raise(
+        self, generation: _Generation, name: str, error: tuple[str, str], shared: bool
+    ) -> Any:
         from chalicelib.analysis.local_image import InvalidImageError
 
         kind, message = error
@@ -108,9 +196,10 @@ class ModelWorker:
         # The models are native code: after one of them failed, its state is not to be
         # trusted (onnxruntime kept failing on every image after a bad_alloc), so the next
         # image gets a fresh worker.
-        with self._lock:
-            self._stop(f"{name} raised {kind}")
+        self._kill(generation, f"{name} raised {kind}", deliberate=True)
         if kind == "MemoryError" or "bad_alloc" in message:
+            if shared:  # the address space was the two images': not this one's fault yet
+                raise _AskAgainAlone
             raise ImageBudgetExceededError(
                 f"{name} ran out of the worker's {self.memory_limit // 2**20} MiB memory "
                 "budget; the model worker was restarted"
@@ -119,54 +208,100 @@ class ModelWorker:
             f"{name} failed in the model worker ({kind}: {message}); it was restarted"
         )
 
-    def close(self) -> None:
-        with self._lock:
-            self._stop("closed")
+    # -- slots -----------------------------------------------------------------------------
 
-    def _ensure_started(self) -> Any:
-        if self._process is not None and self._process.is_alive():
-            return self._conn
-        if self._process is not None:
-            self._stop("found dead")
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        with self._exclusive:  # behind anyone gathering every slot
+            self._slots.acquire()
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    @contextlib.contextmanager
+    def _all_slots(self) -> Iterator[None]:
+        with self._exclusive:
+            for _ in range(self.lanes):
+                self._slots.acquire()
+        try:
+            yield
+        finally:
+            for _ in range(self.lanes):
+                self._slots.release()
+
+    # -- the process -----------------------------------------------------------------------
+
+    def _ensure_started(self) -> _Generation:
+        with self._starting:
+            current = self._current
+            if current is not None and current.process.is_alive():
+                return current
+            if current is not None:
+                self._kill(current, "found dead")
+            generation = self._start()
+            with self._state:
+                self._current = generation
+            return generation
+
+    def _start(self) -> _Generation:
         import multiprocessing
 
         # spawn, not fork: the parent has threads (the web server, the bus workers) whose
         # locks a forked child would inherit held.
         context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
+        pipes = [context.Pipe() for _ in range(self.lanes)]
         process = context.Process(
-            target=serve, args=(child, self.memory_limit), name="magpie-models", daemon=True
+            target=serve,
+            args=([child for _, child in pipes], self.memory_limit),
+            name="magpie-models",
+            daemon=True,
         )
         process.start()
-        child.close()
+        for _, child in pipes:
+            child.close()
         self.starts += 1
-        if not parent.poll(self.start_seconds):
+        ready = pipes[0][0]
+        if not ready.poll(self.start_seconds):
             process.kill()
             process.join()
             raise ModelWorkerUnavailableError(
                 f"the model worker did not start within {self.start_seconds:.0f} s"
             )
         try:
-            parent.recv()  # "ready"
+            ready.recv()  # "ready"
         except EOFError as exc:
             process.join()
             raise ModelWorkerUnavailableError(
                 f"the model worker exited while starting ({_describe_exit(process.exitcode)})"
             ) from exc
-        self._process, self._conn = process, parent
-        logger.info("model worker %d started", process.pid)
-        return parent
+        logger.info("model worker %d started with %d lanes", process.pid, self.lanes)
+        return _Generation(
+            number=self.starts,
+            process=process,
+            lanes=[parent for parent, _ in pipes],
+            free=list(range(self.lanes)),
+        )
 
-    def _stop(self, why: str) -> int | None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if process is None:
-            return None
-        if process.is_alive():
-            process.kill()
-        process.join(timeout=10)
-        conn.close()
-        logger.warning("model worker %d stopped: %s", process.pid, why)
+    def _kill(self, generation: _Generation, why: str, deliberate: bool = False) -> int | None:
+        """Stop `generation`'s process (once; later calls only wait for its exit code).
+        `deliberate`: stopped for one image's sake while it was still working."""
+        with self._state:
+            first = generation.stopped_by is None
+            if first:
+                generation.stopped_by, generation.deliberate = why, deliberate
+            if self._current is generation:
+                self._current = None
+        process = generation.process
+        if first:
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=10)
+            for conn in generation.lanes:
+                conn.close()
+            logger.warning("model worker %d stopped: %s", process.pid, why)
+        else:
+            process.join(timeout=10)
         return process.exitcode
 
 
@@ -195,8 +330,9 @@ def _describe_exit(code: int | None) -> str:
 # --- the child ----------------------------------------------------------------------------
 
 
-def serve(conn: Any, memory_limit: int) -> None:
-    """The worker's loop: (name, digest, image) in, ("ok", result) or ("error", ...) out."""
+def serve(conns: list[Any], memory_limit: int) -> None:
+    """The worker: loads the models, then one thread per lane answers (name, digest, image)
+    with ("ok", result) or ("error", (kind, message)) until the parent closes the lane."""
     import resource
     import signal
 
@@ -206,18 +342,52 @@ def serve(conn: Any, memory_limit: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     local_image.load_models()
-    conn.send(("ready", None))
-    last: tuple[str, Any] | None = None  # the image the capabilities of one image share
+    decoded = _DecodedImages(keep=len(conns))
+    lanes = [
+        threading.Thread(target=_serve_lane, args=(conn, decoded), name=f"lane-{index}")
+        for index, conn in enumerate(conns)
+    ]
+    for lane in lanes:
+        lane.start()
+    conns[0].send(("ready", None))
+    for lane in lanes:
+        lane.join()
+
+
+class _DecodedImages:
+    """The last few decoded images by digest: an image's capabilities arrive one by one, and
+    the other lane's image may arrive in between."""
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._images: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str, image: bytes) -> Any:
+        from chalicelib.analysis import local_image
+
+        with self._lock:
+            if digest in self._images:
+                self._images.move_to_end(digest)
+                return self._images[digest]
+        rgb = local_image.decode_image(image)
+        with self._lock:
+            self._images[digest] = rgb
+            while len(self._images) > self._keep:
+                self._images.popitem(last=False)
+        return rgb
+
+
+def _serve_lane(conn: Any, decoded: _DecodedImages) -> None:
+    from chalicelib.analysis import local_image
+
     while True:
         try:
             name, digest, image = conn.recv()
         except EOFError:  # the parent is gone
             return
         try:
-            if last is None or last[0] != digest:
-                last = None  # let the previous image's pixels go before decoding the next
-                last = (digest, local_image.decode_image(image))
-            result = local_image.MODELS[name](last[1])
+            result = local_image.MODELS[name](decoded.get(digest, image))
         except Exception as exc:  # sent back to the parent, which raises it for this image
             conn.send(("error", (type(exc).__name__, _last_line(str(exc)))))
         else:
