@@ -53,6 +53,16 @@ MEMORY_LIMIT_BYTES = 3 * 1024**3
 IMAGE_SECONDS = 30.0
 # Starting a worker (interpreter, imports, three models) is not charged to any image.
 START_SECONDS = 180.0
+# glibc's malloc, tuned for a process whose largest allocations are a model's activations:
+# - every thread that allocates under contention gets an arena of its own, and memory freed
+#   in one arena is not reused by another: two arenas, not one per lane and model thread;
+# - freed blocks above the mmap threshold go back to the system at once, but glibc raises
+#   that threshold (up to 32 MB) each time such a block is freed, after which activations
+#   stay in the heap. Fixed at 16 MiB: text detection's large tensors always return.
+# The worker's high-water mark over 120 corpus photos: 796 MB untuned, 680 MB tuned, at the
+# same speed (a 1 MiB threshold gave 532 MB but 12% fewer photos a second: page faults).
+MALLOC_ARENAS = 2
+MMAP_THRESHOLD_BYTES = 16 * 2**20
 # Images in the worker at once: one per core of the 2-core reference machine. More lanes
 # only queue inside the worker, and each adds one image's face and nudity activations.
 LANES = 2
@@ -340,6 +350,7 @@ def serve(conns: list[Any], memory_limit: int) -> None:
 
     # Ctrl-C reaches the whole process group; the parent decides when this process ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_malloc(MALLOC_ARENAS, MMAP_THRESHOLD_BYTES)
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     local_image.load_models()
     decoded = _DecodedImages(keep=len(conns))
@@ -352,6 +363,18 @@ def serve(conns: list[Any], memory_limit: int) -> None:
     conns[0].send(("ready", None))
     for lane in lanes:
         lane.join()
+
+
+def tune_malloc(arenas: int, mmap_threshold: int) -> bool:
+    """Cap glibc's malloc arenas and fix its mmap threshold for this process (call it before
+    threads start); False where the C library is not glibc."""
+    import ctypes
+
+    m_mmap_threshold, m_arena_max = -3, -8  # from glibc's malloc.h
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is None:
+        return False
+    return mallopt(m_arena_max, arenas) == 1 and mallopt(m_mmap_threshold, mmap_threshold) == 1
 
 
 class _DecodedImages:

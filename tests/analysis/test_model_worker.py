@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -111,3 +113,36 @@ def test_a_closed_worker_is_not_restarted_for_the_image_in_it(worker: ModelWorke
     with pytest.raises(Exception, match="closed"):
         page.result(timeout=60)
     assert worker.pid is None and worker.starts == 1
+
+
+RETAINED_AFTER_FREEING = """
+import sys
+import numpy as np
+from chalicelib.analysis.model_worker import MALLOC_ARENAS, MMAP_THRESHOLD_BYTES, tune_malloc
+
+def rss_mib():
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+if sys.argv[1] == "tuned":
+    assert tune_malloc(MALLOC_ARENAS, MMAP_THRESHOLD_BYTES)
+before = rss_mib()
+for _ in range(3):  # an activation of 24 MiB, written and freed, image after image
+    block = np.ones(24 * 2**20, np.uint8)
+    del block
+print(rss_mib() - before)
+"""
+
+
+@pytest.mark.parametrize(("mode", "low", "high"), [("untuned", 20, 100), ("tuned", -100, 4)])
+def test_freed_activations_go_back_to_the_system_once_malloc_is_tuned(mode, low, high) -> None:
+    # A child interpreter: the settings are process-wide. Untuned, glibc raises its mmap
+    # threshold after the first free and keeps the next blocks in the heap.
+    out = subprocess.run(
+        [sys.executable, "-c", RETAINED_AFTER_FREEING, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert low <= float(out.stdout) <= high, out.stdout
