@@ -12,7 +12,9 @@ Two workloads from the corpus: text only, and photo messages. For each:
   latency = outbox `written_at` - POST time, so it includes queueing behind the burst;
 * one at a time: POST, wait for the reply, next: the latency of an idle stack.
 The models load once before measuring (reported as warm-up). A sampling profiler over every
-thread says where the busy time goes (bench/sampler.py).
+thread says where the busy time goes (bench/sampler.py). Peak memory is each process's own
+high-water mark (VmHWM, read from /proc at the end, so measuring costs nothing): this
+process (the server) and its model worker; their sum bounds the two together.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from bench import payloads
 from bench.aws_cost import enrol_known_faces
 from bench.environment import SCRATCH_DIR, machine, percentile, write_result
+from bench.hostile_images import rss_kb
 from bench.sampler import Sampler
 
 SECRET = "bench-local-secret"  # noqa: S105 (made up)
@@ -101,6 +104,19 @@ class Stack:
             written[record["sent_id"]] = moment.replace(tzinfo=UTC).timestamp()
         return written
 
+    def peak_memory_mb(self) -> dict[str, int]:
+        """The high-water marks of this process and of the model worker (0 if none ran)."""
+        import os
+
+        from chalicelib.analysis.model_worker import shared_worker
+
+        worker = shared_worker().pid
+        peaks = {
+            "server": rss_kb(os.getpid(), "VmHWM") // 1024,
+            "worker": rss_kb(worker, "VmHWM") // 1024 if worker else 0,
+        }
+        return {**peaks, "sum": peaks["server"] + peaks["worker"]}
+
     def wait(self, ids: set[str], timeout: float) -> bool:
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -167,6 +183,7 @@ def workload(
                     status, posted[message["id"]] = stack.post(message)
                     statuses.append(status)
                 done = stack.wait(set(posted), timeout)
+            memory = stack.peak_memory_mb()
             latencies, tally, first_reply, last = _latencies(stack, posted)
             dead = len(stack.runtime.store.dead_letters())
     elapsed = (last or time.time()) - first
@@ -188,6 +205,7 @@ def workload(
         "workers": stack.runtime.dispatcher.workers,
         "burst_latency": _summary(latencies),
         "one_at_a_time_latency": _summary(alone_latency),
+        "peak_rss_mb": memory,
         "profile": sampler.report(),
     }
 
@@ -209,7 +227,8 @@ def run(quick: bool = False, only: tuple[str, ...] = ("text", "photos")) -> dict
         print(
             f"    {r['messages_per_second']:.2f} msg/s, "
             f"p50 {r['burst_latency'].get('p50_ms', 0):.0f} ms, "
-            f"idle p50 {r['one_at_a_time_latency'].get('p50_ms', 0):.0f} ms",
+            f"idle p50 {r['one_at_a_time_latency'].get('p50_ms', 0):.0f} ms, "
+            f"peak RSS {r['peak_rss_mb']['sum']} MB",
             flush=True,
         )
     result["machine_after"] = machine()
