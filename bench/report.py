@@ -626,6 +626,12 @@ def package_section(pkg: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- local
 
 
+def _peak_memory(peak: dict[str, int] | None) -> str:
+    if not peak:  # results from before the runs recorded it
+        return "n/a"
+    return f"{peak['server']} + {peak['worker']}"
+
+
 def local_section(e2e: dict[str, Any]) -> str:
     rows = []
     for name in ("text", "photos"):
@@ -642,6 +648,7 @@ def local_section(e2e: dict[str, Any]) -> str:
                 f"{_ms(b.get('p50_ms'))} / {_ms(b.get('p95_ms'))}",
                 f"{_ms(a.get('p50_ms'))} / {_ms(a.get('p95_ms'))}",
                 f"{r['warm_up_seconds']}",
+                _peak_memory(r.get("peak_rss_mb")),
                 " to ".join(str(x) for x in r.get("load_average_1min", [])),
                 ", ".join(f"{k} {v}" for k, v in r["outcomes"].items()),
             ]
@@ -664,7 +671,8 @@ def local_section(e2e: dict[str, Any]) -> str:
         "message posted back to back (so its latency includes the queue); one at a time: the "
         "idle stack. These figures swing with the machine's load: the text workload is bound by "
         "SQLite's fsyncs (see the profile), which other work's disk I/O slows down, and the photo "
-        "workload by CPU, shared with whatever else runs; compare runs by their load column.",
+        "workload by CPU, shared with whatever else runs; compare runs by their load column. "
+        "Peak memory is each process's high-water mark (VmHWM).",
         "",
         _table(
             [
@@ -675,6 +683,7 @@ def local_section(e2e: dict[str, Any]) -> str:
                 "burst p50 / p95 ms",
                 "one at a time p50 / p95 ms",
                 "warm-up s",
+                "peak RSS MB, server + model worker",
                 "load (1 min)",
                 "outcomes",
             ],
