@@ -80,9 +80,9 @@ class ModelWorkerUnavailableError(UnavailableError):
     """The worker process could not be started."""
 
 
-class _AskAgainAlone(Exception):
+class _AskAgainAlone(UnavailableError):
     """The worker died or ran out of memory with other images in it: not this image's fault
-    yet. Internal to ModelWorker."""
+    yet. Internal to ModelWorker, which asks again with the image alone."""
 
 
 @dataclass
