@@ -96,6 +96,17 @@ class _Ticket:
         self.error: BaseException | None = None
 
 
+def _detached(result: Any) -> Any:
+    """An operation's result as its caller may hold it in another thread. A cursor belongs
+    to the leader's connection: freed in the caller's thread while the leader runs the next
+    group on that connection, it made SQLite fail that group with "bad parameter or other
+    API misuse" (a webhook answered 503 under a burst). So it is closed here."""
+    if isinstance(result, sqlite3.Cursor):
+        result.close()
+        return None
+    return result
+
+
 class GroupCommit:
     """Many threads' small writes, one transaction and one fsync for all of them.
 
@@ -146,7 +157,7 @@ class GroupCommit:
                 for ticket in group:
                     db.execute("SAVEPOINT op")
                     try:
-                        ticket.result = ticket.operation(db)
+                        ticket.result = _detached(ticket.operation(db))
                     except Exception as exc:  # that operation's error, raised in its caller
                         db.execute("ROLLBACK TO op")
                         ticket.error = exc
