@@ -124,7 +124,7 @@ def children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
             found += [int(c) for c in (task / "children").read_text().split()]
-        except FileNotFoundError:
+        except OSError:  # the thread ended between the listing and the read
             continue
     return found
 

@@ -21,24 +21,26 @@ from pathlib import Path
 from typing import Any
 
 from bench.environment import SCRATCH_DIR, machine, write_result
+from bench.hostile_images import children
 
 SECRET = "bench-soak-secret"  # noqa: S105 (made up)
 
 
 def tree_rss_mb(pid: int) -> float:
-    """Resident memory of `pid` and every descendant, in MB."""
+    """Resident memory of `pid` and every descendant, in MB. A child is listed under the
+    thread that started it (/proc/PID/task/TID/children): the model worker is started by a
+    bus worker thread, so every thread's list is read, not only the main thread's."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
             status = Path(f"/proc/{current}/status").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:  # it ended between the listing and the read
             continue
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
-        pending += [int(child) for child in children]
+        pending += children(current)
     return total / 1024
 
 
