@@ -222,10 +222,10 @@ def test_a_worker_killed_mid_image_is_that_images_error_and_is_restarted(worker)
 
 @pytest.mark.slow
 def test_a_model_out_of_memory_is_that_images_error_and_the_worker_is_replaced():
-    # A worker capped at 1.25 GiB loads its models (about 1.1 GiB of address space) but
-    # cannot read a 1600x1600 page (1.6 GiB): what any runaway allocation meets under the
-    # real 3 GiB cap.
-    small = ModelWorker(memory_limit=1280 * 2**20)
+    # A worker capped at 1 GiB loads its models (about 0.8 GiB of address space with its
+    # two malloc arenas) but cannot read a 1600x1600 page (1.25 GiB at its peak): what any
+    # runaway allocation meets under the real 3 GiB cap.
+    small = ModelWorker(memory_limit=2**30)
     try:
         blobs = Blobs({"media/page.png": png_bytes(banner("PAGE", (1600, 1600)))})
         analyser = LocalImageAnalyser(blobs, None, models=small)
