@@ -200,9 +200,13 @@ def test_a_message_that_crashes_the_process_every_time_is_parked_with_its_reason
     report = ledger.check(home, expected=set(driven.acknowledged))
     letters = LocalBusStore(home / "bus.sqlite3").dead_letters()
     print(f"\n{crashes} crashes\n{ledger.format_report(report)}")
-    assert crashes == attempts
     assert report.violations == []
     assert report.states == {"sent": 10, "parked": 1}
-    ((target, detail_type, error),) = [(x.target, x.detail_type, x.last_error) for x in letters]
-    assert (target, detail_type) == ("analysis", "MESSAGE_RECEIVED")
-    assert "process running it died" in error
+    # One parked analysis per MESSAGE_RECEIVED of the poison: usually one, two when a crash
+    # landed after its event was committed and before X had its 200, so X delivered it again
+    # (the ledger counts that event as a duplicate absorbed). Each took `attempts` crashes.
+    assert letters and {(x.target, x.detail_type) for x in letters} == {
+        ("analysis", "MESSAGE_RECEIVED")
+    }
+    assert all("process running it died" in x.last_error for x in letters)
+    assert crashes == attempts * len(letters)
