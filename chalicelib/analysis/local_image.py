@@ -67,10 +67,10 @@ MAX_ANALYSIS_SIDE = 1600
 # to 4:1 first, detection sees at most 2944x736.
 OCR_MAX_ASPECT = 4
 # Threads per onnxruntime model, with spinning off. The worker runs two images side by side
-# and text detection one image at a time (OCR_LOCK), so a detection has both cores while
-# the other image's faces wait on it. With onnxruntime's default (threads that spin while
-# they wait for work) a thread team per model fought the other image's threads for the
-# cores: corpus photos ran at 1.59 a second with spinning, 2.07 without (two images in one
+# and text detection one image at a time (OCR_LOCK), so a detection gets both cores when
+# the other image has nothing else to run, and shares them with its faces and nudity.
+# With onnxruntime's default (threads that spin while they wait for work) a thread team
+# per model fought the other image's threads for the cores: corpus photos ran at 1.59 a second with spinning, 2.07 without (two images in one
 # worker, 2 cores), against 1.23 a second for one image at a time on one thread. The
 # results are the same with any number of threads.
 MODEL_THREADS = 2

@@ -46,8 +46,9 @@ from chalicelib.errors import InputError, UnavailableError
 
 logger = logging.getLogger(__name__)
 
-# The models' own peak with a 1600 px image is about 2.2 GB of address space (onnxruntime and
-# BLAS reserve far more than they touch; resident memory stays under 1 GB).
+# The models' own peak with a 1600 px page is about 1.3 GB of address space with the malloc
+# settings below (onnxruntime and BLAS reserve far more than they touch), and one image's
+# faces and nudity beside it add little: 3 GiB leaves room for both lanes.
 MEMORY_LIMIT_BYTES = 3 * 1024**3
 # A photo takes 1-9 s of model time on this project's 2-core reference machine.
 IMAGE_SECONDS = 30.0
