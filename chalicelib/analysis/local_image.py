@@ -70,9 +70,10 @@ OCR_MAX_ASPECT = 4
 # and text detection one image at a time (OCR_LOCK), so a detection gets both cores when
 # the other image has nothing else to run, and shares them with its faces and nudity.
 # With onnxruntime's default (threads that spin while they wait for work) a thread team
-# per model fought the other image's threads for the cores: corpus photos ran at 1.59 a second with spinning, 2.07 without (two images in one
-# worker, 2 cores), against 1.23 a second for one image at a time on one thread. The
-# results are the same with any number of threads.
+# per model fought the other image's threads for the cores: corpus photos ran at 1.59 a
+# second with spinning, 2.07 without (two images in one worker, 2 cores), against 1.23 a
+# second for one image at a time on one thread. The results are the same with any number
+# of threads.
 MODEL_THREADS = 2
 # Text detection holds ~380 MB of activations for a 1200 px photo: one detection at a time
 # keeps a worker's peak to one image's, whatever the number of images in it.
