@@ -107,6 +107,13 @@ def ingress_idempotency() -> IdempotencyStore:
 
 
 @_cached
+def ending_idempotency() -> IdempotencyStore:
+    """Which ending each message's analysis published (chalicelib/analysis/ending.py), kept
+    as long as its reply's record: no replay of any archive we keep ends a message twice."""
+    return _idempotency_store(settings().reply_memory_days * 24 * 3600)
+
+
+@_cached
 def analysis_executions() -> AnalysisExecutions:
     """DynamoDB on AWS (the idempotency table). Locally the orchestrator runs the workflow
     in-process and reports every ending itself, so the record lives in memory."""

@@ -8,9 +8,9 @@ for an Express execution, but it logs the ending to the state machine's log grou
 subscription filter on that group hands the ending to `analysis_stopped`.
 
 Those log events name the execution, not its input. So `remember` (the workflow's first
-step) records which message the execution analyses, and `analysis_stopped` publishes
-MESSAGE_ANALYSIS_FAILED for it through `steps.publish_analysis_failed`: its idempotency key
-is the message's, so an ending the workflow already reported is never reported twice.
+step) records which message the execution analyses, and `analysis_stopped` proposes
+MESSAGE_ANALYSIS_FAILED as that message's ending (chalicelib/analysis/ending.py): a message
+that already ended, analysed or failed, keeps its ending, and nothing is published twice.
 
 The subscription's event is CloudWatch Logs' documented shape: {"awslogs": {"data": base64
 of the gzipped JSON {"messageType", "logGroup", "logStream", "logEvents": [{"id",
@@ -32,6 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import events
+from chalicelib.analysis import ending
+from chalicelib.analysis.ending import Settled
+from chalicelib.analysis.failures import failure_text
 from chalicelib.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -50,6 +54,7 @@ REPORTED_BY_WORKFLOW = "AnalysisFailed"
 EXECUTION_MEMORY_SECONDS = 24 * 3600
 # Why an ending was not reported (the handler's answer, and its log line).
 WORKFLOW_REPORTED = "the workflow published MESSAGE_ANALYSIS_FAILED itself"
+ALREADY_ENDED = "its message had ended already, as"
 UNKNOWN = (
     "no record of the message it analysed (expired, or the execution ended before its "
     "first step recorded it)"
@@ -133,26 +138,34 @@ def analysis_stopped(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
             logger.info("analysis execution %s: reported by the workflow", ended.execution)
             outcome["Skipped"].append({"Execution": ended.execution, "Reason": WORKFLOW_REPORTED})
             continue
-        message_id = _report(ended)
-        if message_id is None:
+        settled = _report(ended)
+        if settled is None:
             logger.warning(
                 "analysis execution %s %s: skipped, %s", ended.execution, ended.type, UNKNOWN
             )
             outcome["Skipped"].append({"Execution": ended.execution, "Reason": UNKNOWN})
+        elif (
+            not settled.proposed and settled.detail_type != events.MessageAnalysisFailed.DETAIL_TYPE
+        ):
+            reason = f"{ALREADY_ENDED} {settled.detail_type}"
+            logger.info(
+                "analysis execution %s %s: skipped, %s", ended.execution, ended.type, reason
+            )
+            outcome["Skipped"].append({"Execution": ended.execution, "Reason": reason})
         else:
+            message_id = str(settled.detail["MessageId"])
+            logger.info("analysis execution %s %s: reported", ended.execution, ended.type)
             outcome["Reported"].append({"Execution": ended.execution, "MessageId": message_id})
     return outcome
 
 
-def _report(ended: ExecutionEnded) -> str | None:
-    """MESSAGE_ANALYSIS_FAILED for the execution's message, once; its id, or None when
-    the message is not known."""
+def _report(ended: ExecutionEnded) -> Settled | None:
+    """MESSAGE_ANALYSIS_FAILED proposed as the ending of the execution's message (which may
+    have ended already); None when the message is not known."""
     from chalicelib import backend
-    from chalicelib.analysis import steps
 
     message = backend.analysis_executions().recall(ended.execution)
     if message is None:
         return None
-    detail = steps.publish_analysis_failed({"Message": message, "Error": ended.failure()})
-    logger.info("analysis execution %s %s: reported", ended.execution, ended.type)
-    return str(detail["MessageId"])
+    received = events.MessageReceived.from_detail(message)
+    return ending.settle(ending.analysis_failed(received, failure_text(ended.failure())))

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from chalicelib.analysis import steps
+from chalicelib.analysis.failures import failure_text
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,7 +50,7 @@ def analyse(
         state = _analysis_state(message, image_concurrency, sleep)
     except Exception as exc:  # the workflow's Catch: reported, not swallowed
         logger.error("analysis of %s failed: %s", message.get("MessageId"), exc)
-        return steps.publish_analysis_failed({"Message": message, "Error": steps.failure_text(exc)})
+        return steps.publish_analysis_failed({"Message": message, "Error": failure_text(exc)})
     return steps.publish_analysis(state)
 
 
@@ -88,7 +89,7 @@ def _image_or_error(media: dict[str, Any], sleep: Callable[[float], None]) -> di
                 {
                     "Capability": "image",
                     "Image": media["Key"],
-                    "Error": steps.failure_text(exc),
+                    "Error": failure_text(exc),
                 }
             ],
         }

@@ -5,8 +5,9 @@
   analyse_text(message)          -> {"TextSentiment", "SentimentScore", "TextEntities",
                                      "KeyPhrases", "Language", "Errors"}
   analyse_image(media)           -> {"Key", "Url", "Analysis": {...}, "Errors"}
-  publish_analysis(state)        -> the MESSAGE_ANALYSED detail, published
-  publish_analysis_failed(state) -> the MESSAGE_ANALYSIS_FAILED detail, published once
+  publish_analysis(state)        -> MESSAGE_ANALYSED proposed as the message's ending
+  publish_analysis_failed(state) -> MESSAGE_ANALYSIS_FAILED proposed likewise
+  (each returns the detail of the message's one ending: chalicelib/analysis/ending.py)
 
 An execution that ends without reaching either publish step is reported from its log
 (chalicelib/analysis/endings.py).
@@ -19,57 +20,26 @@ MESSAGE_ANALYSIS_FAILED.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from chalicelib import events
+from chalicelib.analysis import ending, endings
+from chalicelib.analysis.failures import failure_text
 from chalicelib.analysis.local_text import strip_for_analysis
 from chalicelib.analysis.retry import CapabilityDisabled
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS_FAILED = "analysis_failed"  # REPLY_SKIPPED.Reason of a message whose analysis failed
 UNDETERMINED = {None, "", "und", "zxx", "qme", "qht", "qam", "qct"}
-FAILED_NAMESPACE = "analysis-failed"  # idempotency: one MESSAGE_ANALYSIS_FAILED per message
-MAX_ERROR_TEXT = 300  # characters of one failure's wording, in Errors and Reason
-
-
-def failure_text(failure: BaseException | dict[str, Any] | str | None) -> str:
-    """A failure in one wording, "ErrorType: message" on one bounded line, wherever it was
-    caught: an exception here, or Step Functions' {"Error", "Cause"}, whose Cause for a
-    Lambda error is the runtime's JSON (errorType, errorMessage, stackTrace). The stack
-    trace is dropped: it belongs in the function's logs, not in the lake or an alert."""
-    if isinstance(failure, BaseException):
-        kind, message = type(failure).__name__, str(failure)
-    elif isinstance(failure, dict):
-        kind, message = _caught(failure)
-    else:
-        kind, message = "", str(failure or "analysis failed")
-    text = f"{kind}: {message}" if kind and message else kind or message
-    return " ".join(text.split())[:MAX_ERROR_TEXT]
-
-
-def _caught(failure: dict[str, Any]) -> tuple[str, str]:
-    """(type, message) of a failure Step Functions caught."""
-    kind, cause = str(failure.get("Error") or "Error"), failure.get("Cause") or ""
-    try:
-        runtime = json.loads(cause) if isinstance(cause, str) else cause
-    except ValueError:  # not the Lambda runtime's JSON: a sentence of Step Functions'
-        return kind, cause
-    if isinstance(runtime, dict):
-        return str(runtime.get("errorType") or kind), str(runtime.get("errorMessage") or "")
-    return kind, str(cause)
 
 
 def start_analysis(state: dict[str, Any]) -> dict[str, Any]:
     """The state machine's first step: records which message the execution (its ARN, from
     the context object) analyses, so that an ending only its log reports can be worded for
     the message; then downloads the media."""
-    from chalicelib.analysis import endings
-
     endings.remember(str(state["Execution"]), state["Message"])
     return download_media(state["Message"])
 
@@ -257,48 +227,13 @@ def build_analysed(state: dict[str, Any]) -> events.MessageAnalysed:
 
 
 def publish_analysis(state: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.bus import publish
-
-    analysed = build_analysed(state)
-    publish([analysed.to_event()])
-    return analysed.to_detail()
+    """MESSAGE_ANALYSED, unless the message already ended: the detail of its one ending."""
+    return ending.settle(ending.analysed(build_analysed(state))).detail
 
 
 def publish_analysis_failed(state: dict[str, Any]) -> dict[str, Any]:
-    """MESSAGE_ANALYSIS_FAILED, once per message: the workflow's own Catch and its
-    execution's logged ending (endings.analysis_stopped) may both report the same failure."""
-    from chalicelib import backend
-
-    message = events.MessageReceived.from_detail(state["Message"])
-    reason = failure_text(state.get("Error"))
-    return backend.idempotency().once(
-        FAILED_NAMESPACE,
-        f"{message.Kind}:{message.MessageId}",
-        lambda: _publish_failed(message, reason),
-    )
-
-
-def _publish_failed(message: events.MessageReceived, reason: str) -> dict[str, Any]:
-    from chalicelib.bus import publish
-
-    failed = events.MessageAnalysisFailed(
-        Text=message.Text,
-        Author=message.Author,
-        Twitter=message.Twitter,
-        MessageId=message.MessageId,
-        Kind=message.Kind,
-        Reason=reason,
-        ReceivedAt=message.ReceivedAt,
-    )
-    # The message ends here, with a reason: published together with the failure, so the
-    # ledger never sees a message that failed without an outcome.
-    skipped = events.ReplySkipped(
-        failed.MessageId, failed.Kind, ANALYSIS_FAILED, failed.Twitter.UserId
-    )
-    publish(
-        [
-            failed.to_event(),
-            events.OutgoingEvent(events.ANALYSIS, skipped.DETAIL_TYPE, skipped.to_detail()),
-        ]
-    )
-    return failed.to_detail()
+    """MESSAGE_ANALYSIS_FAILED (the workflow's Catch, and an execution's logged ending:
+    endings.analysis_stopped), unless the message already ended: the detail of its ending."""
+    received = events.MessageReceived.from_detail(state["Message"])
+    proposal = ending.analysis_failed(received, failure_text(state.get("Error")))
+    return ending.settle(proposal).detail

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib.analysis.steps import MAX_ERROR_TEXT, failure_text
+from chalicelib.analysis.failures import MAX_ERROR_TEXT, failure_text
 
 # What Step Functions' Catch passes for a Lambda that raised: Error is the errorType, Cause
 # the Python runtime's JSON answer, stack trace included.
