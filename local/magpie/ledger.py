@@ -18,6 +18,9 @@ and never two replies to one message. What is reported as a violation:
   duplicate_reply             two or more distinct replies (TWEET_SENT ids, or replies found
                               in the dry-run outbox) for one message
   multiple_outcomes           e.g. both sent and skipped
+  multiple_analysis_endings   more than one analysis ending: MESSAGE_ANALYSED and
+                              MESSAGE_ANALYSIS_FAILED, or two MESSAGE_ANALYSED that differ
+                              (copies of one ending, as a redelivery or replay makes, are one)
   skipped_without_reason      REPLY_SKIPPED with an empty reason
   reply_without_message       a reply (TWEET_SENT or outbox file) to no received message
   unattributed_reply          an outbox reply that no TWEET_SENT records and that cannot be
@@ -31,6 +34,7 @@ pending deliveries, unfinished messages are `in_flight`, not lost.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
@@ -42,6 +46,7 @@ from typing import Any
 from magpie.lake import LocalLake, TornLines
 
 TERMINAL_TYPES = ("TWEET_SENT", "REPLY_SKIPPED", "TWEET_FAILED")
+ANALYSIS_ENDINGS = ("MESSAGE_ANALYSED", "MESSAGE_ANALYSIS_FAILED")
 # A SEND_TWEET egress refused for its source is not an outcome of any message.
 REFUSED_COMMAND = "untrusted_source"
 
@@ -61,6 +66,7 @@ class MessageRecord:
     skipped: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
     analysis_failed: bool = False
+    endings: dict[str, str] = field(default_factory=dict)  # digest of each ending -> its type
     parked: set[str] = field(default_factory=set)
     outbox: set[str] = field(default_factory=set)
 
@@ -90,6 +96,7 @@ class LedgerReport:
     states: Counter = field(default_factory=Counter)
     skip_reasons: Counter = field(default_factory=Counter)
     fail_reasons: Counter = field(default_factory=Counter)
+    analysis_endings: Counter = field(default_factory=Counter)  # messages per ending's type
     violations: list[Violation] = field(default_factory=list)
     duplicate_events: int = 0  # extra copies of MESSAGE_RECEIVED/outcomes, absorbed
     dead_letters: int = 0
@@ -114,6 +121,7 @@ class LedgerReport:
             "states": dict(self.states),
             "skip_reasons": dict(self.skip_reasons),
             "fail_reasons": dict(self.fail_reasons),
+            "analysis_endings": dict(self.analysis_endings),
             "violations": [v.__dict__ for v in self.violations],
             "violation_counts": dict(Counter(v.kind for v in self.violations)),
             "duplicate_events": self.duplicate_events,
@@ -251,8 +259,10 @@ def _apply(
         record.tweet_id = twitter.get("TweetId")
         record.user_id = twitter.get("UserId")
         copies[(detail_type, key)] += 1
-    elif detail_type == "MESSAGE_ANALYSIS_FAILED":
-        _record(key, messages, orphans).analysis_failed = True
+    elif detail_type in ANALYSIS_ENDINGS:
+        record = _record(key, messages, orphans)
+        record.analysis_failed |= detail_type == "MESSAGE_ANALYSIS_FAILED"
+        record.endings[_digest(detail)] = str(detail_type)
     elif detail_type in TERMINAL_TYPES:
         if detail_type == "REPLY_SKIPPED" and detail.get("Reason") == REFUSED_COMMAND:
             report.refused_commands += 1
@@ -287,6 +297,12 @@ def _apply_dead(
         twitter = (envelope.get("detail") or {}).get("Twitter") or {}
         record.tweet_id, record.user_id = twitter.get("TweetId"), twitter.get("UserId")
     record.parked.add(f"{target} on {envelope.get('detail-type')}")
+
+
+def _digest(detail: dict[str, Any]) -> str:
+    """The same event's copies have the same digest; two runs' endings do not."""
+    text = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _key(detail: dict[str, Any]) -> MessageKey | None:
@@ -355,6 +371,7 @@ def _judge(key: MessageKey, record: MessageRecord, busy: bool, report: LedgerRep
         )
     if "" in record.skipped:
         report.violations.append(Violation("skipped_without_reason", name, "REPLY_SKIPPED"))
+    _judge_endings(name, record, report)
     outcomes = record.outcomes
     if len(outcomes) > 1:
         described = ", ".join(f"{k}:{v}" for k, v in sorted(outcomes))
@@ -379,6 +396,15 @@ def _judge(key: MessageKey, record: MessageRecord, busy: bool, report: LedgerRep
     return "lost"
 
 
+def _judge_endings(name: str, record: MessageRecord, report: LedgerReport) -> None:
+    """At most one analysis ending per message; counted by its type."""
+    types = sorted(record.endings.values())
+    if len(types) > 1:
+        report.violations.append(Violation("multiple_analysis_endings", name, ", ".join(types)))
+    for detail_type in set(types):
+        report.analysis_endings[detail_type] += 1
+
+
 def _name(key: MessageKey) -> str:
     return f"{key[0]}:{key[1]}"
 
@@ -398,6 +424,8 @@ def format_report(report: LedgerReport, limit: int = 20) -> str:
     if report.torn_lines:
         # A torn record was an event the lake lost part of; the bus still has the event.
         lines.append(f"{report.torn_lines}: not JSON, left out of this check")
+    if report.analysis_endings:
+        lines.append("analysis endings: " + _counts(report.analysis_endings))
     if report.skip_reasons:
         lines.append("skipped: " + _counts(report.skip_reasons))
     if report.fail_reasons:

@@ -25,6 +25,7 @@ def envelope(detail_type: str, detail: dict, *, ident: str | None = None) -> dic
     source = {
         "MESSAGE_RECEIVED": "magpie.ingress",
         "MESSAGE_ANALYSIS_FAILED": "magpie.analysis",
+        "MESSAGE_ANALYSED": "magpie.analysis",
         "SEND_TWEET": "magpie.responders",
     }.get(detail_type, "magpie.egress")
     return {
@@ -132,6 +133,62 @@ def test_analysis_failed_without_an_answer_is_reported():
     failed = envelope("MESSAGE_ANALYSIS_FAILED", {"MessageId": "1", "Kind": "MENTION"})
     report = ledger.check_evidence(evidence(received("1"), failed))
     assert kinds(report) == ["analysis_failed_unanswered"]
+
+
+def analysed(message_id: str, sentiment: str = "NEUTRAL", copy: int = 0) -> dict:
+    detail = {"MessageId": message_id, "Kind": "MENTION", "Analysis": {"TextSentiment": sentiment}}
+    return envelope("MESSAGE_ANALYSED", detail, ident=f"analysed-{message_id}-{copy}")
+
+
+def analysis_failed(message_id: str) -> dict:
+    return envelope("MESSAGE_ANALYSIS_FAILED", {"MessageId": message_id, "Kind": "MENTION"})
+
+
+def test_an_answered_message_whose_analysis_also_failed_has_two_endings_and_two_outcomes():
+    """What the chaos run found: one run answered the message, a second run failed it."""
+    report = ledger.check_evidence(
+        evidence(
+            received("1"),
+            analysed("1"),
+            sent("1", "a"),
+            analysis_failed("1"),
+            skipped("1", "analysis_failed"),
+        )
+    )
+    assert kinds(report) == ["multiple_analysis_endings", "multiple_outcomes"]
+    (violation,) = [v for v in report.violations if v.kind == "multiple_analysis_endings"]
+    assert violation.detail == "MESSAGE_ANALYSED, MESSAGE_ANALYSIS_FAILED"
+    text = ledger.format_report(report)
+    assert (
+        "multiple_analysis_endings: MENTION:1 (MESSAGE_ANALYSED, MESSAGE_ANALYSIS_FAILED)" in text
+    )
+    assert "multiple_outcomes: MENTION:1" in text
+
+
+def test_two_runs_that_analysed_a_message_differently_are_two_endings():
+    report = ledger.check_evidence(
+        evidence(received("1"), analysed("1"), analysed("1", "NEGATIVE"), sent("1", "a"))
+    )
+    assert kinds(report) == ["multiple_analysis_endings"]
+
+
+def test_copies_of_one_ending_are_one_ending_and_are_counted_by_type():
+    report = ledger.check_evidence(
+        evidence(
+            received("1"),
+            analysed("1"),
+            analysed("1", copy=1),
+            sent("1", "a"),
+            received("2"),
+            analysis_failed("2"),
+            skipped("2", "analysis_failed"),
+        )
+    )
+    assert report.violations == []
+    assert report.analysis_endings == {"MESSAGE_ANALYSED": 1, "MESSAGE_ANALYSIS_FAILED": 1}
+    assert "analysis endings: MESSAGE_ANALYSED 1, MESSAGE_ANALYSIS_FAILED 1" in (
+        ledger.format_report(report)
+    )
 
 
 def test_an_acknowledged_message_never_published_is_reported():
