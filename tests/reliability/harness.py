@@ -11,7 +11,7 @@ from magpie.loadtest import ServeProcess, free_port, serve_environment
 
 from chalicelib import faults
 from chalicelib.bus.local import LocalBusStore
-from tests.conftest import ROOT
+from tests.conftest import BOT_ID, ROOT
 
 SECRET = "reliability-consumer-secret"
 EVERY_PORT = "bus=0.2,blob=0.2,text=0.2,image=0.2,conversation=0.2,x=0.2"
@@ -32,6 +32,32 @@ def served(home: Path, **env: str) -> ServeProcess:
         **env,
     }
     return ServeProcess(home, free_port(), serve_environment(home, SECRET, **settings))
+
+
+def run_script(script: str, home: Path, *args: str, **env: str) -> int:
+    """`script` in a child process on the local backend under `home`, with no fault plan;
+    its exit code: 0, or CRASHED when a crash point fired. Anything else fails the test."""
+    settings = {
+        **os.environ,
+        "MAGPIE_BACKEND": "local",
+        "MAGPIE_HOME": str(home),
+        "TWITTER_BOT_USER_ID": BOT_ID,
+        "MAGPIE_BUS_BASE_DELAY_MS": "20",
+        **env,
+    }
+    settings.pop("MAGPIE_FAULTS", None)
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(home), *args],
+        cwd=ROOT,
+        env=settings,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if child.returncode not in (0, CRASHED):
+        raise AssertionError(child.stderr[-3000:])
+    return child.returncode
 
 
 def restart_if_dead(server: ServeProcess) -> bool:

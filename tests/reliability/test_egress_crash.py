@@ -10,16 +10,14 @@ records it, and the in-progress key's process is gone.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from chalicelib.bus.local import LocalBusStore, LocalEventBus
 from chalicelib.events import RESPONDERS, OutgoingEvent
-from tests.conftest import BOT_ID, ROOT
+from tests.conftest import ROOT
+from tests.reliability.harness import CRASHED, run_script
 
 COMMAND = {
     **json.loads((ROOT / "tests/fixtures/events/SEND_TWEET.json").read_text()),
@@ -27,7 +25,6 @@ COMMAND = {
     "ImageKeys": [],
 }
 COMMAND = {k: v for k, v in COMMAND.items() if v is not None}
-CRASHED = 137
 
 RUN = """
 import os, sys
@@ -76,26 +73,7 @@ sys.exit(0 if idle else 3)
 
 
 def run_runtime(home: Path, step: str) -> int:
-    env = {
-        **os.environ,
-        "MAGPIE_BACKEND": "local",
-        "MAGPIE_HOME": str(home),
-        "TWITTER_BOT_USER_ID": BOT_ID,
-        "MAGPIE_BUS_BASE_DELAY_MS": "20",
-    }
-    env.pop("MAGPIE_FAULTS", None)
-    child = subprocess.run(
-        [sys.executable, "-c", RUN, str(home), step],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if child.returncode not in (0, CRASHED):
-        raise AssertionError(child.stderr[-3000:])
-    return child.returncode
+    return run_script(RUN, home, step)
 
 
 STEPS = ["before_intent", "after_intent", "before_rename", "after_post", "after_record"]
