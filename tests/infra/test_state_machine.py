@@ -154,6 +154,9 @@ class Lambdas:
         self.calls: list[tuple[str, Any]] = []
         self.crash: dict[str, Any] = {}  # function name -> predicate(payload) -> bool
         self.hang: dict[str, Any] = {}  # function name -> predicate(payload) -> bool
+        # function name -> predicate(payload) -> bool: the handler did all its work (its
+        # records written, its events published), then the Lambda died before answering.
+        self.crash_after: dict[str, Any] = {}
 
     def invoke(
         self,
@@ -171,6 +174,8 @@ class Lambdas:
             if name in self.crash and self.crash[name](payload):
                 raise RuntimeError(f"{name} crashed")
             result = getattr(core_app(), name)(payload, None)  # app.<name>(event, context)
+            if name in self.crash_after and self.crash_after[name](payload):
+                raise RuntimeError(f"{name} died before answering")
             if name in self.hang and self.hang[name](payload):
                 # Hung after its work (a record written, an object stored): the answer
                 # comes past the (scaled) task timeout.
@@ -542,5 +547,86 @@ def test_a_failed_execution_that_already_reported_is_not_reported_again(world):
     # Whatever the log says the error was, the message's report is taken.
     for error in ("AnalysisFailed", "States.Runtime"):
         core_app().analysis_stopped(ending(execution, {"error": error, "cause": "x"}), None)
+
+    assert world.tapped() == []
+
+
+# --- one ending per message, whatever crashes around its publication ------------------------
+
+
+ENDINGS = ("MESSAGE_ANALYSED", "MESSAGE_ANALYSIS_FAILED")
+
+
+def endings_tapped(tapped: list[dict[str, Any]]) -> list[str]:
+    return sorted(e["detail-type"] for e in tapped if e["detail-type"] in ENDINGS)
+
+
+def test_a_publish_that_dies_after_publishing_is_not_followed_by_a_failure(world):
+    # publish_analysis publishes and records MESSAGE_ANALYSED, then dies before answering,
+    # on every try: the Retry runs it again, then the Catch routes to PublishAnalysisFailed.
+    world.lambdas.crash_after["publish_analysis"] = lambda payload: True
+
+    execution = world.run(message(ImageUrls=[]))
+
+    assert execution["status"] == "FAILED"  # through the failure route...
+    assert world.lambdas.names().count("publish_analysis") == 2
+    assert "publish_analysis_failed" in world.lambdas.names()
+    tapped = world.tapped()
+    # ...which found the message ended: one MESSAGE_ANALYSED, no failure, no skip.
+    assert [e["detail-type"] for e in tapped] == ["MESSAGE_ANALYSED"], tapped
+    core_app().analysis_stopped(ending(execution, {"error": "AnalysisFailed"}), None)
+    assert world.tapped() == []
+
+
+def test_an_ending_published_but_not_recorded_is_published_again_never_changed(world, monkeypatch):
+    # The bus took MESSAGE_ANALYSED, then the Lambda died before its record was written.
+    from chalicelib import bus
+
+    publish, died = bus.publish, []
+
+    def publish_then_die(outgoing: Any) -> None:
+        publish(outgoing)
+        if not died:
+            died.append(True)
+            raise RuntimeError("died after the bus took the events")
+
+    monkeypatch.setattr(bus, "publish", publish_then_die)
+
+    execution = world.run(message(ImageUrls=[]))
+
+    assert execution["status"] == "SUCCEEDED", execution
+    first, again = world.tapped()  # the retry published the claimed ending: a copy
+    assert first["detail-type"] == again["detail-type"] == "MESSAGE_ANALYSED"
+    assert first["detail"] == again["detail"]
+
+
+def test_a_failure_published_then_a_crash_is_still_one_failure(world):
+    world.lambdas.crash["analyse_text"] = lambda payload: True
+    world.lambdas.crash_after["publish_analysis_failed"] = lambda payload: True
+
+    execution = world.run(message(ImageUrls=[]))
+
+    assert execution["status"] == "FAILED"
+    assert world.lambdas.names().count("publish_analysis_failed") == 2  # tried, retried
+    tapped = world.tapped()
+    assert sorted(e["detail-type"] for e in tapped) == [
+        "MESSAGE_ANALYSIS_FAILED",
+        "REPLY_SKIPPED",
+    ], tapped
+    # Its log reports a Lambda error, not the workflow's own Fail: reported, and dropped.
+    core_app().analysis_stopped(ending(execution, {"error": "RuntimeError"}), None)
+    assert world.tapped() == []
+
+
+def test_a_logged_timeout_after_the_message_was_analysed_publishes_no_failure(world):
+    # Express reports an execution's ending only in its log: one that timed out after its
+    # last step had published (its answer came too late) must not end the message again.
+    execution = world.run(message(ImageUrls=[]))
+    assert execution["status"] == "SUCCEEDED", execution
+    assert endings_tapped(world.tapped()) == ["MESSAGE_ANALYSED"]
+
+    logged = ending({**execution, "status": "TIMED_OUT"})
+    core_app().analysis_stopped(logged, None)
+    core_app().analysis_stopped(logged, None)
 
     assert world.tapped() == []
