@@ -33,7 +33,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHROMEDRIVER := /usr/bin/chromedriver
 
 .PHONY: demo test test-fast lint typecheck format clean eval-sentiment synth synth-lite bootstrap deploy \
-	bench bench-quick loadtest audit e2e-aws checkov
+	bench bench-quick loadtest audit e2e-aws checkov chaos
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ test-fast: $(STAMP) $(CDK)
 ## docs/PERFORMANCE.md. Benchmarks report figures; they are not tests.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+## Every chaos and crash test (tests/reliability/) 20 times, each under its own seed:
+## a table of lost / answered twice / two endings -> bench/results/chaos.json. 5-8 min a run.
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos --runs 20
 
 ## A small smoke run of every benchmark step, under bench/results/tmp/quick (git-ignored).
 bench-quick: $(STAMP)

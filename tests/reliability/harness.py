@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+from magpie import ledger
 from magpie.loadtest import ServeProcess, free_port, serve_environment
 
 from chalicelib import faults
@@ -18,6 +21,28 @@ EVERY_PORT = "bus=0.2,blob=0.2,text=0.2,image=0.2,conversation=0.2,x=0.2"
 # Put first on a server's PYTHONPATH, its sitecustomize gives the MAGPIE_TEST_* crash points.
 CRASH_HOOK = Path(__file__).with_name("crash_hook")
 CRASHED = 137
+# `make chaos` runs these tests under many seeds and collects every ledger report they check.
+CHAOS_SEED = "MAGPIE_CHAOS_SEED"
+CHAOS_REPORTS = "MAGPIE_CHAOS_REPORTS"
+
+
+def chaos_seed(default: int) -> int:
+    """The seed of a randomised run: `default` in `make test`, so a failure repeats; each
+    `make chaos` run sets MAGPIE_CHAOS_SEED, and every use gets its own seed from it."""
+    run = os.environ.get(CHAOS_SEED)
+    return default if not run else int(run) * 1000 + default
+
+
+def checked_ledger(home: Path, expected) -> ledger.LedgerReport:
+    """`ledger.check`, and under `make chaos` the report kept for its table."""
+    report = ledger.check(home, expected=expected)
+    folder = os.environ.get(CHAOS_REPORTS)
+    if folder:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+        record = {"test": test, "seed": os.environ.get(CHAOS_SEED), **report.to_dict()}
+        path = Path(folder) / f"{uuid.uuid4().hex}.json"
+        path.write_text(json.dumps(record))
+    return report
 
 
 def served(home: Path, **env: str) -> ServeProcess:

@@ -18,12 +18,11 @@ import json
 from pathlib import Path
 
 import pytest
-from magpie import ledger
 
 from chalicelib.bus.local import LocalBusStore, LocalEventBus
 from chalicelib.events import INGRESS, OutgoingEvent
 from tests.conftest import ROOT
-from tests.reliability.harness import CRASHED, run_script
+from tests.reliability.harness import CRASHED, checked_ledger, run_script
 
 MESSAGE = {
     **json.loads((ROOT / "tests/fixtures/events/MESSAGE_RECEIVED.json").read_text()),
@@ -112,7 +111,7 @@ def test_an_analysed_message_killed_at_its_ending_is_never_failed_by_the_next_ru
     assert [d["Reason"] for d in published(store, "REPLY_SKIPPED")] == []
     assert len(published(store, "TWEET_SENT")) == 1
     assert alert_kinds(home) == ["NEGATIVE_MESSAGE"]
-    report = ledger.check(home, expected=[KEY])
+    report = checked_ledger(home, [KEY])
     assert report.violations == [] and report.states == {"sent": 1}
     assert report.analysis_endings == {"MESSAGE_ANALYSED": 1}
 
@@ -130,6 +129,6 @@ def test_a_failed_analysis_killed_at_its_ending_is_never_answered_by_the_next_ru
     assert {d["Reason"] for d in published(store, "REPLY_SKIPPED")} == {"analysis_failed"}
     assert published(store, "SEND_TWEET") == [] and published(store, "TWEET_SENT") == []
     assert alert_kinds(home) == ["ANALYSIS_FAILED"]
-    report = ledger.check(home, expected=[KEY])
+    report = checked_ledger(home, [KEY])
     assert report.violations == [] and report.states == {"skipped": 1}
     assert report.analysis_endings == {"MESSAGE_ANALYSIS_FAILED": 1}

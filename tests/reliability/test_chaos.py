@@ -24,6 +24,8 @@ from chalicelib.bus.local import LocalBusStore
 from tests.reliability.harness import (
     EVERY_PORT,
     SECRET,
+    chaos_seed,
+    checked_ledger,
     finish_dead_letters,
     injected_ports,
     restart_if_dead,
@@ -54,16 +56,18 @@ class BackgroundDrive:
 
 COUNT = 500
 KILL_AFTER_ACKS = 200
-SEED = "7"
 
 
 @pytest.mark.slow
 def test_500_messages_under_faults_and_a_kill_9_end_exactly_once(tmp_path):
     home = tmp_path / "home"
     server = served(
-        home, MAGPIE_FAULTS=EVERY_PORT, MAGPIE_FAULTS_SEED=SEED, REPLY_MAX_WAIT_SECONDS="0"
+        home,
+        MAGPIE_FAULTS=EVERY_PORT,
+        MAGPIE_FAULTS_SEED=str(chaos_seed(7)),
+        REPLY_MAX_WAIT_SECONDS="0",
     )
-    deliveries = synthetic_deliveries(COUNT, seed=7, image_share=0.1)
+    deliveries = synthetic_deliveries(COUNT, seed=chaos_seed(7), image_share=0.1)
     reached_kill_point = threading.Event()
     sender = BackgroundDrive(
         server.url,
@@ -96,7 +100,7 @@ def test_500_messages_under_faults_and_a_kill_9_end_exactly_once(tmp_path):
 
     # Only what the injected faults failed 5 times in a row may be parked; the kill parks nothing.
     parked = finish_dead_letters(home, server.env)
-    report = ledger.check(home, expected=set(driven.acknowledged))
+    report = checked_ledger(home, set(driven.acknowledged))
     print(
         f"\nchaos: faults injected {ports}; deliveries refused with 503 or dropped: "
         f"{sum(n for s, n in driven.statuses().items() if s != 200)}; "
@@ -151,12 +155,12 @@ def storm(home, rng: random.Random) -> tuple[ledger.LedgerReport, list[str]]:
         server.stop()
     driven = sender.result
     assert driven.unacknowledged == []
-    return ledger.check(home, expected=set(driven.acknowledged)), events
+    return checked_ledger(home, set(driven.acknowledged)), events
 
 
 @pytest.mark.slow
 def test_kill_9_storms_answer_every_acknowledged_message_exactly_once_with_no_command(tmp_path):
-    rng = random.Random(14)
+    rng = random.Random(chaos_seed(14))
     for trial in range(STORM_TRIALS):
         home = tmp_path / f"trial-{trial}"
         started = time.monotonic()

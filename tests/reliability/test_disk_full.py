@@ -23,7 +23,7 @@ from magpie.lake import LocalLake, TornLines
 from magpie.loadtest import drive, synthetic_deliveries
 
 from chalicelib.bus.local import LocalBusStore
-from tests.reliability.harness import SECRET, served
+from tests.reliability.harness import SECRET, chaos_seed, checked_ledger, served
 
 BEFORE, DURING = 20, 60
 LEFT_FREE = 96 * 1024
@@ -76,8 +76,8 @@ def test_a_full_disk_is_waited_out_and_every_acknowledged_message_answered(tmp_p
             (home / f"serve-{n}.log").symlink_to(logs / f"serve-{n}.log")
         server = served(home)
         sent: list = []
-        first = synthetic_deliveries(BEFORE, seed=3, image_share=0.0)
-        second = synthetic_deliveries(DURING, seed=4, image_share=0.0, id_offset=BEFORE)
+        first = synthetic_deliveries(BEFORE, seed=chaos_seed(3), image_share=0.0)
+        second = synthetic_deliveries(DURING, seed=chaos_seed(4), image_share=0.0, id_offset=BEFORE)
         try:
             server.start()
             warm = drive(server.url, SECRET, first, deadline=time.monotonic() + 120)
@@ -111,7 +111,7 @@ def test_a_full_disk_is_waited_out_and_every_acknowledged_message_answered(tmp_p
 
         acked = set(warm.acknowledged) | set(sent[0].acknowledged)
         statuses = sent[0].statuses()
-        report = ledger.check(home, expected=acked)
+        report = checked_ledger(home, acked)
         torn = TornLines()
         LocalLake(home / "lake").records(torn)
         integrity = {
