@@ -17,6 +17,18 @@ MAX_BATCH = 10  # PutEvents' limit per call
 MAX_ENTRY_BYTES = 256 * 1024
 
 
+def serialise_detail(detail: dict[str, Any]) -> str:
+    """The Detail string PutEvents is given (and the size check measures)."""
+    return json.dumps(detail, separators=(",", ":"))
+
+
+def entry_bytes(event: OutgoingEvent, detail: str | None = None) -> int:
+    """An entry's size as EventBridge counts it: the UTF-8 bytes of its Source, DetailType
+    and Detail (no Time or Resources are sent)."""
+    detail = serialise_detail(event.detail) if detail is None else detail
+    return len(detail.encode()) + len(event.source.encode()) + len(event.detail_type.encode())
+
+
 class EventBridgeBus:
     def __init__(
         self,
@@ -42,10 +54,10 @@ class EventBridgeBus:
         entry = {
             "Source": event.source,
             "DetailType": event.detail_type,
-            "Detail": json.dumps(event.detail, separators=(",", ":")),
+            "Detail": serialise_detail(event.detail),
             "EventBusName": self._bus_name,
         }
-        size = len(entry["Detail"].encode()) + len(event.source) + len(event.detail_type)
+        size = entry_bytes(event, entry["Detail"])
         if size > MAX_ENTRY_BYTES:
             raise PublishError(
                 f"{event.detail_type} event is {size} bytes, over EventBridge's 256 KiB"

@@ -339,10 +339,17 @@ def _find_user(includes: dict[str, Any], user_id: str) -> Any:
 
 
 def _v2_photo_urls(post: dict[str, Any], includes: dict[str, Any]) -> list[str]:
-    keys = _list(_obj(post.get("attachments")).get("media_keys"))
-    by_key = {_obj(m).get("media_key"): _obj(m) for m in _list(includes.get("media"))}
+    """X's media keys are strings; any other key (a list, an object) names no photo, and
+    must not reach a dict lookup, where it would raise on every retry of the delivery."""
+    keys = [k for k in _list(_obj(post.get("attachments")).get("media_keys")) if _is_key(k)]
+    media = [_obj(m) for m in _list(includes.get("media"))]
+    by_key = {m["media_key"]: m for m in media if _is_key(m.get("media_key"))}
     urls = [by_key.get(k, {}).get("url") for k in keys if by_key.get(k, {}).get("type") == "photo"]
-    return [u for u in urls if isinstance(u, str)]
+    return list(dict.fromkeys(u for u in urls if isinstance(u, str)))
+
+
+def _is_key(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
 
 
 # --- the message, built once -------------------------------------------------------------

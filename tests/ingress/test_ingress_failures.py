@@ -311,15 +311,19 @@ def test_a_delivery_at_the_fan_out_bound_is_accepted(webhook_for):
     assert len(webhook.published()) == MAX_ITEMS_PER_DELIVERY
 
 
-def test_an_item_over_eventbridges_entry_limit_is_413_not_a_retry_loop(webhook_for, caplog):
+def test_an_item_over_eventbridges_entry_limit_is_truncated_not_a_retry_loop(webhook_for, caplog):
     delivery = load_sample("mention-plain.json")
     delivery["tweet_create_events"][0]["text"] = "@acme_helper_bot " + "x" * MAX_EVENT_BYTES
     webhook = webhook_for(BOT_ID)
     with caplog.at_level(logging.WARNING, logger="chalicelib.ingress.webhook"):
         response = webhook.post(delivery)
-    assert response.status_code == 413
-    assert "refused delivery (413): one TWITTER_TWEETED item" in caplog.text
-    assert webhook.published() == []
+    assert response.status_code == 200
+    assert "truncated one TWITTER_TWEETED item" in caplog.text
+    published = webhook.published()
+    (raw,) = details(published, "TWITTER_TWEETED")
+    assert raw["magpie_truncated"]["bytes"] > MAX_EVENT_BYTES
+    # The message itself fits (texts are cut to 5,000 bytes) and is still answered.
+    assert len(details(published, "MESSAGE_RECEIVED")) == 1
 
 
 # --- who else a post tags ------------------------------------------------------------------

@@ -215,10 +215,13 @@ def test_x_activity_dm_on_eventbridge(aws, client):
     assert message["Text"] == "Tell me a fact about space & stars, please"
 
 
-def test_an_item_over_the_entry_limit_is_413_on_eventbridge_too(aws, client):
+def test_an_item_over_the_entry_limit_is_published_truncated_on_eventbridge_too(aws, client):
     """Before, PutEvents refused it and the answer was 503: X would retry it forever."""
     payload = load_sample("mention-plain.json")
     payload["tweet_create_events"][0]["text"] += " " + "é" * 100_000  # 600 KB once escaped
     response = post(client, json.dumps(payload, ensure_ascii=False).encode())
-    assert response.status_code == 413
-    assert aws.drain() == []
+    assert response.status_code == 200
+    published = aws.drain()
+    (raw,) = [e["detail"] for e in published if e["detail-type"] == "TWITTER_TWEETED"]
+    assert raw["magpie_truncated"]["bytes"] > 256 * 1024
+    assert types(published) == ["MESSAGE_RECEIVED", "TWITTER_TWEETED"]
