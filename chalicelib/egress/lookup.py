@@ -13,11 +13,20 @@ it asks X for the bot's own recent replies:
 Both calls are made with tweepy's v2 client over the same timeout session and OAuth 1.0a
 user context that `x_client` posts with, and fail as the same `XError` classes. X's
 `created_at` has a server clock; `CLOCK_SLACK_S` allows for the difference with ours.
+
+X bills a read per resource returned (an owned read of our own posts $0.001, a DM event
+$0.010: chalicelib/x_prices.json), so each lookup asks for as few as can hold the answer:
+pages of X's smallest `max_results` (5 posts, 1 DM event), read newest first and only until
+the answer is found or the page reaches past the intent; posts only within the window an
+interrupted attempt could have posted in (`start_time`, and `end_time` once that window is
+over). An unbounded page of 100 DM events would cost $1.00, a hundred summoned replies.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +42,13 @@ from chalicelib.events import DIRECT_MESSAGE
 log = logging.getLogger(__name__)
 
 CLOCK_SLACK_S = 5.0
-MAX_RESULTS = 100  # one page: an interrupted attempt is minutes old at most
+POST_PAGE = 5  # X's smallest max_results for GET /2/users/:id/tweets
+DM_PAGE = 1  # and for a conversation's dm_events: each event read is billed
+MAX_RESOURCES = 100  # at most what the one page of 100 used to read
+# How long after its intent an interrupted attempt can still post: the egress Lambda's
+# timeout (110 s) with room; X refuses an end_time less than 10 s before the request.
+ATTEMPT_WINDOW_S = 120.0
+END_TIME_MARGIN_S = 10.0
 
 
 class XReplyLookup:
@@ -46,8 +61,10 @@ class XReplyLookup:
         *,
         timeout: float = 10.0,
         base_url: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._credentials = credentials
+        self._clock = clock
         self._bot_user_id = bot_user_id
         self._timeout = timeout
         self._base_url = base_url
@@ -64,19 +81,24 @@ class XReplyLookup:
         return None
 
     def _find_post(self, request: ReplyRequest, since: float) -> str | None:
-        with translated_errors():
-            body = self._tweepy().get_users_tweets(
+        window: dict[str, str] = {"start_time": _iso(since - CLOCK_SLACK_S)}
+        window_end = since + ATTEMPT_WINDOW_S + CLOCK_SLACK_S
+        if window_end <= self._clock() - END_TIME_MARGIN_S:
+            window["end_time"] = _iso(window_end)
+        for post in self._pages(
+            lambda token: self._tweepy().get_users_tweets(
                 self._bot_user_id,
-                start_time=_iso(since - CLOCK_SLACK_S),
-                max_results=MAX_RESULTS,
+                max_results=POST_PAGE,
                 exclude=["retweets"],
                 # X's reference names these post.fields and the referenced_posts expansion
                 # (tweepy knows only the older tweet.fields); replies arrive with either key.
                 **{"post.fields": ["created_at"]},
                 expansions=["referenced_posts"],
+                pagination_token=token,
                 user_auth=True,
+                **window,
             )
-        for post in _data(body):
+        ):
             references = post.get("referenced_posts") or post.get("referenced_tweets") or []
             for referenced in references:
                 if (
@@ -88,26 +110,45 @@ class XReplyLookup:
 
     def _find_dm(self, request: ReplyRequest, since: float) -> str | None:
         text = outgoing_text(request)
-        with translated_errors():
-            body = self._tweepy().get_direct_message_events(
+        ours: list[dict[str, Any]] = []
+        for event in self._pages(
+            lambda token: self._tweepy().get_direct_message_events(
                 participant_id=request.reply_to_user_id,
                 # sender_id is an expansion in X's reference, not a dm_event field.
                 dm_event_fields=["created_at", "text"],
                 expansions=["sender_id"],
                 event_types="MessageCreate",
-                max_results=MAX_RESULTS,
+                max_results=DM_PAGE,
+                pagination_token=token,
                 user_auth=True,
             )
-        ours = [
-            event
-            for event in _data(body)
-            if str(event.get("sender_id")) == self._bot_user_id
-            and _epoch(event.get("created_at")) >= since - CLOCK_SLACK_S
-        ]
-        # The same text first; but any message of ours since the intent counts: a redelivered
-        # message may have been answered in other words, and a second DM is the worse error.
-        ours.sort(key=lambda event: (event.get("text") or "") != text)
+        ):
+            if _epoch(event.get("created_at")) < since - CLOCK_SLACK_S:
+                break  # newest first: everything further back predates the intent
+            if str(event.get("sender_id")) != self._bot_user_id:
+                continue
+            if (event.get("text") or "") == text:
+                return str(event["id"])
+            # Any message of ours since the intent counts (a redelivered message may have
+            # been answered in other words, and a second DM is the worse error); the same
+            # text, further back, is still preferred.
+            ours.append(event)
         return str(ours[0]["id"]) if ours else None
+
+    def _pages(self, fetch: Callable[[str | None], Any]) -> Iterator[dict[str, Any]]:
+        """The items of X's pages, newest first, fetched only as the caller reads on."""
+        token: str | None = None
+        read = 0
+        while read < MAX_RESOURCES:
+            with translated_errors():
+                body = fetch(token)
+            items = _data(body)
+            read += len(items)
+            yield from items
+            meta = body.get("meta") if isinstance(body, dict) else None
+            token = meta.get("next_token") if isinstance(meta, dict) else None
+            if not items or not token:
+                return
 
     def _tweepy(self) -> Any:
         if self._client is None:
