@@ -10,7 +10,8 @@ the same SQL text runs in both places:
   PascalCase schema answers the lower-case names unchanged.
 * `CROSS JOIN UNNEST(x) AS t(y)` is DuckDB syntax as well (repeating the alias `t` included).
 * The few Presto/Trino functions the queries use that DuckDB lacks are DuckDB macros here
-  (`ATHENA_MACROS`), so no query text is rewritten.
+  (`ATHENA_MACROS`); the one type DuckDB spells differently, `ARRAY(JSON)`, is the only
+  text rewritten (`ATHENA_TYPE_SPELLINGS`).
 
 The lake is written at least once (as Firehose does): each view keeps one record per
 envelope id, and leaves out replayed copies (records with `replay-name`), which repeat an
@@ -47,7 +48,15 @@ ATHENA_MACROS = {
     "from_iso8601_timestamp": "(s) AS CAST(s AS TIMESTAMP)",
     # Athena's is approximate (t-digest); locally it is exact, returning a member of the set.
     "approx_percentile": "(x, p) AS quantile_disc(x, p)",
+    # Athena's returns NULL for an object or an array (only scalars are extracted).
+    "json_extract_scalar": (
+        "(j, p) AS CASE WHEN json_type(json_extract(j, p)) IN ('OBJECT', 'ARRAY') THEN NULL"
+        " ELSE json_extract_string(j, p) END"
+    ),
 }
+# Type names Athena and DuckDB spell differently; no macro can rename a type, so these
+# (and only these) are respelt in the query text before DuckDB parses it.
+ATHENA_TYPE_SPELLINGS = {"AS ARRAY(JSON))": "AS JSON[])"}
 
 # Columns read beside a table's own to dedupe and drop replayed copies (never exposed
 # unless the table declares them).
@@ -240,6 +249,8 @@ def _run(sql: str, lake_root: Path, table_folder: Path, *, tolerant: bool) -> Re
     import duckdb
 
     con = connect(lake_root, table_folder, tolerant=tolerant)
+    for athena, duckdb_spelling in ATHENA_TYPE_SPELLINGS.items():
+        sql = sql.replace(athena, duckdb_spelling)
     try:
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]

@@ -114,11 +114,11 @@ def test_corrected_positive_text_lists_every_positive_message_once(lake):
 def test_sentiment_per_day(lake):
     result = run_named("sentiment-per-day", lake)
     assert result.columns == [
-        "day", "messages", "positive", "negative", "neutral", "mixed", "unknown",
+        "day", "messages", "positive", "negative", "neutral", "mixed", "unknown", "unreadable",
     ]  # fmt: skip
     assert [(str(r[0]), *r[1:]) for r in result.rows] == [
-        ("2026-07-15", 2, 2, 0, 0, 0, 0),
-        ("2026-07-16", 3, 1, 2, 0, 0, 0),
+        ("2026-07-15", 2, 2, 0, 0, 0, 0, 0),
+        ("2026-07-16", 3, 1, 2, 0, 0, 0, 0),
     ]
 
 
@@ -284,7 +284,7 @@ def test_alerts_query_uses_the_alert_rules_threshold():
     from chalicelib.alerts import ALERT_MIN_NEGATIVE_SCORE
 
     sql = reports.query_text("alerts-per-author")
-    (threshold,) = re.findall(r"sentimentscore\.negative >= ([0-9.]+)", sql)
+    (threshold,) = re.findall(r"negative_score >= ([0-9.]+)", sql)
     assert float(threshold) == ALERT_MIN_NEGATIVE_SCORE
 
 
