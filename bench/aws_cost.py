@@ -36,7 +36,7 @@ from typing import Any
 
 from magpie.apps import APP_DIRS
 
-from bench import payloads, pricing
+from bench import payloads, pricing, x_bill
 from bench.environment import environment_variables
 from bench.meter import Meter, latency_model
 
@@ -400,6 +400,7 @@ class AwsWorld:
         self.outcomes: dict[str, str] = {}
         self.errors: list[str] = []
         self.log_handler = _LogBytes()
+        self.x_requests: list[tuple[str, Any]] = []  # (operation, body): X prices by content
 
     # --- setting up ---
 
@@ -516,6 +517,7 @@ class AwsWorld:
         def x_api(operation: str, body: dict[str, Any]) -> Any:
             def answer(request: Any) -> tuple[int, dict[str, str], str]:
                 meter.count("x", operation)
+                self.x_requests.append((operation, request.body))
                 meter.add_wait(wait["x"].get(operation, wait["x"]["*"]))
                 return 201, {"Content-Type": "application/json"}, json.dumps(body)
 
@@ -831,6 +833,7 @@ def run_profile(profile: str, messages: list[dict[str, Any]], warm: int = 3) -> 
         "event_bytes": _summary(world.event_sizes),
         "usage": usage,
         "bill": bill,
+        "x_bill": x_bill.measured(messages, world.x_requests),
         "bill_without_modelled_wait": {
             k: bill_no_wait[k]
             for k in ("per_million_usd", "ai_per_million_usd", "infra_per_million_usd")
@@ -849,6 +852,7 @@ def world_meter_reset(world: AwsWorld) -> None:
     world.event_sizes.clear()
     world.outcomes.clear()
     world.errors.clear()
+    world.x_requests.clear()
 
 
 def _without_wait(

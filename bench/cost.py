@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from bench import aws_cost, payloads, pricing, reference
+from bench import aws_cost, payloads, pricing, reference, x_bill
 from bench.environment import machine, write_result
 
 README_ESTIMATE_GBP = {"ai": 1500, "infra": 130, "total": 1700}  # per million, 50/50, its README
@@ -42,6 +42,8 @@ def run(profiles: list[str], count: int | None = None) -> dict[str, Any]:
     started = time.time()
     ref = reference.reference_bill(messages)
     ref_million = ref["bill"]["per_million_usd"]
+    ref_x = x_bill.reference(messages)
+    ref_whole = ref_million + ref_x["per_million_usd"]
     results: dict[str, Any] = {}
     for profile in profiles:
         t0 = time.time()
@@ -52,10 +54,12 @@ def run(profiles: list[str], count: int | None = None) -> dict[str, Any]:
         target = TARGETS.get(profile)
         result["target_share"] = target
         result["meets_target"] = None if target is None else share <= target
+        result["whole_bill"] = whole_bill(result["bill"], result["x_bill"], ref_whole)
         results[profile] = result
         print(
             f"  {profile}: ${result['bill']['per_million_usd']:,.0f} per million "
-            f"({share:.1%} of the reference) in {result['seconds']} s"
+            f"({share:.1%} of the reference) in {result['seconds']} s; with X "
+            f"${result['whole_bill']['total_per_million_usd']:,.0f}"
         )
     photos = sum(len(m["images"]) for m in messages)
     return {
@@ -71,10 +75,29 @@ def run(profiles: list[str], count: int | None = None) -> dict[str, Any]:
         "prices": {
             k: pricing.price_table()[k] for k in ("region", "taken", "caveat", "usd_per_gbp")
         },
-        "reference": {"usage": ref["usage"], "bill": ref["bill"], "plan": reference.__doc__},
+        "reference": {
+            "usage": ref["usage"],
+            "bill": ref["bill"],
+            "plan": reference.__doc__,
+            "x_bill": ref_x,
+            "whole_bill": whole_bill(ref["bill"], ref_x, ref_whole),
+        },
+        "x_prices": {k: x_bill.x_price_table()[k] for k in ("source", "caveat")},
+        "x_crash_scenario": x_bill.crash_scenario(),
         "readme_check": readme_check(),
         "profiles": results,
         "seconds": round(time.time() - started, 1),
+    }
+
+
+def whole_bill(aws: dict[str, Any], x: dict[str, Any], reference_total: float) -> dict[str, Any]:
+    """AWS and X together, per million messages, and its share of the reference's whole bill."""
+    total = aws["per_million_usd"] + x["per_million_usd"]
+    return {
+        "aws_per_million_usd": aws["per_million_usd"],
+        "x_per_million_usd": x["per_million_usd"],
+        "total_per_million_usd": total,
+        "share_of_reference": total / reference_total,
     }
 
 

@@ -156,6 +156,7 @@ def cost_section(cost: dict[str, Any]) -> str:
         _reading(cost),
         "",
     ]
+    out += _whole_bill(cost, profiles)
     out += _by_service(cost, profiles)
     out += _requests(cost, profiles)
     out += _lambdas(cost)
@@ -180,7 +181,7 @@ def cost_section(cost: dict[str, Any]) -> str:
         "(two at a time, its `IMAGE_CONCURRENCY`), then publish, each task plus 25 ms of overhead; "
         "billed in 100 ms and 64 MB steps. It logs at level ERROR with execution data (a failed "
         "task's input, priced as CloudWatch Logs ingestion), as the bus's catch-all event log is.",
-        "- **Not priced**: the X API (the same for both designs), fixed monthly costs (secrets, "
+        "- **Not priced**: fixed monthly costs (secrets, "
         "log and object storage, the lite image in ECR), cold starts (their cost is measured "
         "apart, below: at a steady trickle few invocations are cold), data transfer.",
         "- **Sensitivity**, infrastructure USD per million:",
@@ -302,6 +303,101 @@ def _reading(cost: dict[str, Any]) -> str:
             "no profile that sends photos to Rekognition can get under 5%."
         )
     return " ".join(parts)
+
+
+X_KINDS = {
+    "delivery post.mention.create": "delivery: `post.mention.create` (a Post)",
+    "delivery dm.received": "delivery: `dm.received`",
+    "post_summoned": "post: a summoned reply",
+    "post": "post: not summoned",
+    "post_with_url": "post: holding a URL",
+    "dm": "DM sent",
+    "media_upload": "media upload (not on X's price table)",
+}
+
+
+def _whole_bill(cost: dict[str, Any], profiles: list[str]) -> list[str]:
+    """AWS beside X per profile, and X's bill split by kind (bench/x_bill.py)."""
+    if "x_bill" not in cost["reference"]:
+        return []
+    ref = cost["reference"]
+    names = [*profiles, "reference"]
+    entries = {p: cost["profiles"][p] for p in profiles} | {"reference": ref}
+    rows = [
+        [
+            f"`{p}`" if p != "reference" else "reference",
+            _money(entries[p]["whole_bill"]["aws_per_million_usd"]),
+            _money(entries[p]["whole_bill"]["x_per_million_usd"]),
+            f"**{_money(entries[p]['whole_bill']['total_per_million_usd'])}**",
+            f"{entries[p]['whole_bill']['share_of_reference']:.1%}",
+        ]
+        for p in names
+    ]
+    kinds = [
+        k for k in X_KINDS if any(k in entries[p]["x_bill"]["per_kind_per_million"] for p in names)
+    ]
+    split = [
+        [X_KINDS[k], f"{_unit(entries, names, k)}"]
+        + [_count_usd(entries[p]["x_bill"]["per_kind_per_million"].get(k)) for p in names]
+        for k in kinds
+    ]
+    source = cost["x_prices"]["source"]
+    crash = cost["x_crash_scenario"]
+    returned = crash["resources_returned"]
+    return [
+        "### The whole bill: AWS and X",
+        "",
+        "X's API is pay-per-use: it bills every event it delivers, every post and DM sent and "
+        "every resource a read returns. Its prices are in `chalicelib/x_prices.json`, read from "
+        f"X's public docs repository ({', '.join(f'`{p}`' for p in source['paths'])}, commit "
+        f"`{source['commit'][:12]}` of {source['commit_date']}, read on {source['read_on']}); the "
+        "running bot's daily X budget (`X_DAILY_BUDGET_USD`) prices with the same table. The X "
+        "bill is counted from the requests the X mock received in each profile's run "
+        "(`bench/x_bill.py`); the reference receives the same deliveries and posts every reply "
+        "(a post for a DM too).",
+        "",
+        _table(["profile", "AWS $/M", "X $/M", "total $/M", "of reference's total"], rows),
+        "",
+        "X's bill per million messages, by kind (count per million, USD per million):",
+        "",
+        _table(["kind", "unit $"] + [f"`{p}`" if p != "reference" else p for p in names], split),
+        "",
+        f"X charges {_money(entries[profiles[0]]['whole_bill']['x_per_million_usd'])} per million "
+        "in every profile here, since what X bills depends on what is delivered and answered, "
+        f"not on how it is analysed: {_x_share(entries, profiles[0])} of `{profiles[0]}`'s whole "
+        "bill. No reply Magpie writes holds a "
+        "URL (a post with one is $0.200, 20 times a summoned reply; `tests/responders/test_no_urls.py`).",
+        "",
+        "**After a crash.** An attempt interrupted between its intent and its record looks its "
+        "reply up on X before posting again (`chalicelib/egress/lookup.py`). Against an X that "
+        "always has more to page through (ours the 3rd newest of the bot's posts since the "
+        "intent; the user wrote once after our DM), the lookup reads "
+        f"{returned.get('owned_post', 0)} own posts and {returned.get('dm_event', 0)} DM events in "
+        f"{crash['requests']} requests: ${crash['usd_total']:.3f} for the pair, where its old single "
+        f"page of 100 could return ${crash['before_usd_total']:.2f} "
+        f"(${crash['before_usd']['dm_event']:.2f} of DM events for one DM, whose delivery and reply "
+        f"cost ${crash['delivery_and_reply_usd']['direct_message']:.3f}).",
+        "",
+    ]
+
+
+def _x_share(entries: dict[str, Any], profile: str) -> str:
+    whole = entries[profile]["whole_bill"]
+    return f"{whole['x_per_million_usd'] / whole['total_per_million_usd']:.0%}"
+
+
+def _unit(entries: dict[str, Any], names: list[str], kind: str) -> str:
+    for p in names:
+        line = next((x for x in entries[p]["x_bill"]["lines"] if x["item"] == kind), None)
+        if line:
+            return f"{line['unit_usd']:.3f}"
+    return "-"
+
+
+def _count_usd(entry: dict[str, float] | None) -> str:
+    if not entry:
+        return "0"
+    return f"{entry['count']:,.0f} / {_money(entry['usd'])}"
 
 
 def _sensitivity(cost: dict[str, Any], profiles: list[str]) -> str:
