@@ -59,7 +59,10 @@ def run_once(seed: int, workers: int) -> dict[str, Any]:
         tests, failed = junit_outcome(junit) if junit.exists() else (0, ["(no junit report)"])
     if finished.returncode not in (0, 1):
         failed.append(f"pytest exited {finished.returncode}: {finished.stdout[-500:]}")
-    return summarise(seed, seconds, tests, failed, ledgers)
+    run = summarise(seed, seconds, tests, failed, ledgers)
+    if failed:  # pytest's own account of each failure, to find its cause from the results
+        run["output"] = finished.stdout[-20000:]
+    return run
 
 
 def junit_outcome(junit: Path) -> tuple[int, list[str]]:
