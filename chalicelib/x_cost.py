@@ -40,6 +40,22 @@ def holds_url(text: str) -> bool:
     return bool(text) and bool(extract_urls(text))
 
 
+ONE_DOT_LEADER = "\u2024"  # looks like a full stop; X's parser does not read it as one
+
+
+def without_links(text: str) -> str:
+    """`text` with every stretch X would read as a link made plain: its full stops become
+    one-dot leaders (`will.i.am` stays legible and is no $0.200 post). For words from
+    outside the bot, such as the names a face search returns."""
+    from twitter_text import extract_urls_with_indices
+
+    out = text
+    for url in extract_urls_with_indices(text):
+        start, end = url["indices"]
+        out = out[:start] + out[start:end].replace(".", ONE_DOT_LEADER) + out[end:]
+    return out
+
+
 def delivery_usd(event_type: str) -> float:
     """What X charges for delivering one event of this type (0 for an unbilled type)."""
     return float(x_price_table()["deliveries"].get(event_type, 0.0))

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
+from chalicelib.x_cost import without_links
+
 if TYPE_CHECKING:  # Pillow is imported lazily, only where an image is really drawn
     from PIL import Image as PILImage
     from PIL import ImageFont
@@ -86,7 +88,9 @@ def reply_text_for_people(names: list[str]) -> str:
     """ "I recognised: A, B" (distinct names, first-seen order) or "Sorry, I recognised nobody".
 
     A long list is cut to what fits, ending "and N more", so the reply always fits a post."""
-    distinct = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+    # A name is the outside world's (Rekognition, the gallery): one X reads as a link
+    # (`will.i.am`) would make the reply a post with a URL, billed 20 times a reply.
+    distinct = list(dict.fromkeys(without_links(n.strip()) for n in names if n and n.strip()))
     if not distinct:
         return "Sorry, I recognised nobody"
     prefix = "I recognised: "

@@ -114,7 +114,36 @@ def parse_bot_definition(raw: dict[str, Any]) -> BotDefinition:
     except (KeyError, TypeError) as exc:
         raise BotDefinitionError(f"bot definition is missing or mistypes {exc}") from exc
     _validate(definition)
+    _warn_of_links(raw)
     return definition
+
+
+def _warn_of_links(raw: dict[str, Any]) -> None:
+    """Say so, with the price, when a text the bot can send holds a URL: X bills such a post
+    $0.200, 20 times a summoned reply. Every string but the intents' (utterances are heard,
+    not said), so wording added in any shape or language is checked too."""
+    from chalicelib.x_cost import holds_url, x_price_table
+
+    writes = x_price_table()["writes"]
+    for where, text in _strings({k: v for k, v in raw.items() if k != "intents"}, "bot.json"):
+        if holds_url(text):
+            logger.warning(
+                "%s holds a URL (%r): X bills a post with one $%.3f, a summoned reply $%.3f",
+                where,
+                text[:120],
+                writes["post_with_url"],
+                writes["post_summoned"],
+            )
+
+
+def _strings(value: Any, where: str) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(where, value)]
+    if isinstance(value, dict):
+        return [s for key, item in value.items() for s in _strings(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [s for i, item in enumerate(value) for s in _strings(item, f"{where}[{i}]")]
+    return []
 
 
 def _texts(raw: dict[str, Any]) -> dict[str, str]:
