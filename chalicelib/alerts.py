@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from chalicelib.display import escape_controls
 from chalicelib.errors import UnavailableError
 
 logger = logging.getLogger(__name__)
@@ -26,10 +29,18 @@ MAX_TEXT = 500
 MAX_WEBHOOK_TEXT = 3000  # one Slack message, comfortably under its 40,000 characters
 
 
+# What X allows in a handle (and a message id): shown as is; anything else is quoted.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]{1,50}")
+
+
 def post_link(author: str | None, tweet_id: str | None) -> str | None:
+    """A link to the post on x.com; the author and id are URL-quoted, so neither can move
+    the link to another host or add a line."""
     if not tweet_id:
         return None
-    return f"https://x.com/{author or 'i'}/status/{tweet_id}"
+    return (
+        f"https://x.com/{quote(str(author or 'i'), safe='')}/status/{quote(str(tweet_id), safe='')}"
+    )
 
 
 def negative_message_alert(detail: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +125,12 @@ def alert_from_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
 
 
 def summary(alert: dict[str, Any]) -> str:
-    """One human line: what happened, who, and where to look."""
+    """One human line: what happened, who, and where to look. The author's and the text's
+    control characters (ANSI escapes, newlines) are shown as escapes, never sent to a terminal."""
+    return escape_controls(_summary(alert))
+
+
+def _summary(alert: dict[str, Any]) -> str:
     parts = [f"[{alert.get('Kind')}]"]
     if alert.get("Author"):
         parts.append(f"@{alert['Author']}")
@@ -212,21 +228,39 @@ def _alarm_text(alarm: dict[str, Any]) -> str:
 
 
 def _alert_text(alert: dict[str, Any]) -> str:
-    lines = [f"Magpie alert [{alert['Kind']}]"]
+    """One line per field. Every value is kept on its line (control characters escaped),
+    and the values a stranger writes (the text; an author that is not a plain handle) are
+    quoted as inline code, where Slack renders no link and no formatting."""
+    lines = [f"Magpie alert [{_field(alert['Kind'])}]"]
     if alert.get("Author"):
-        lines[0] += f" from @{alert['Author']}"
-    if alert.get("NegativeScore") is not None:
+        lines[0] += f" from @{_name(alert['Author'])}"
+    if isinstance(alert.get("NegativeScore"), int | float):
         lines.append(f"Negative score: {alert['NegativeScore']:.2f}")
     if alert.get("Reason"):
-        status = f" (HTTP {alert['StatusCode']})" if alert.get("StatusCode") else ""
-        lines.append(f"Reason: {alert['Reason']}{status}")
+        status = f" (HTTP {_field(alert['StatusCode'])})" if alert.get("StatusCode") else ""
+        lines.append(f"Reason: {_field(alert['Reason'])}{status}")
     if alert.get("Text"):
-        lines.append(f"Text: {str(alert['Text'])[:MAX_TEXT]}")
+        lines.append(f"Text: {_quoted(str(alert['Text'])[:MAX_TEXT])}")
     if alert.get("Link"):
-        lines.append(str(alert["Link"]))
+        lines.append(_field(alert["Link"]))
     if alert.get("MessageId"):
-        lines.append(f"Message id: {alert['MessageId']}")
+        lines.append(f"Message id: {_name(alert['MessageId'])}")
     return slack_escape("\n".join(lines)[:MAX_WEBHOOK_TEXT])
+
+
+def _field(value: Any) -> str:
+    return escape_controls(str(value))
+
+
+def _name(value: Any) -> str:
+    text = str(value)
+    return text if _PLAIN_NAME.fullmatch(text) else _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    """Inline code on one line: a backtick in the text would end it, so it becomes a
+    modifier letter grave accent (U+02CB), which looks the same."""
+    return "`" + escape_controls(text).replace("`", "\u02cb") + "`"
 
 
 def forward_to_webhook(alert: dict[str, Any], url: str, timeout: float = 5.0) -> None:

@@ -28,18 +28,25 @@ def raise_alert(envelope: dict[str, Any], context: Any) -> None:
     from chalicelib import alerts, backend
     from chalicelib.config import settings
 
-    def once() -> str:
-        alert = alerts.alert_from_envelope(envelope)
+    alert = alerts.alert_from_envelope(envelope)
+
+    def write() -> str:
         backend.alert_sink().raise_alert(alert)
+        return "raised"
+
+    def forward() -> str:
         url = settings().alert_webhook_url
         if url:
             alerts.forward_to_webhook(alert, url)
-        return "raised"
+        return "forwarded"
 
-    # Keyed on the message, not the envelope: a replayed copy has a new envelope id.
+    # Keyed on the message, not the envelope: a replayed copy has a new envelope id. Two
+    # steps, as on AWS (the SNS topic, then its webhook subscriber): a failing webhook makes
+    # the bus retry this delivery, and only the forward runs again, never the write.
     detail = envelope.get("detail") or {}
     key = f"{envelope['detail-type']}:{detail.get('Kind')}:{detail.get('MessageId')}"
-    backend.idempotency().once("alert", key, once)
+    backend.idempotency().once("alert", key, write)
+    backend.idempotency().once("alert-forward", key, forward)
 
 
 def local_targets(home: Path) -> list[Target]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.display import escape_controls
 from chalicelib.errors import InputError
 from magpie.apps import ROOT
 from magpie.lake import TornLines, read_lines
@@ -304,11 +305,8 @@ def _cell(value: Any) -> str:
     return str(plain)
 
 
-# Texts in the lake come from strangers. In a terminal table a newline would forge a row and
-# an escape sequence could restyle or hide output; bidi overrides reorder what is shown. Each
-# is written as a visible escape instead.
-_UNSAFE_IN_TABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Texts in the lake come from strangers: in a terminal table a newline would forge a row
+# (chalicelib/display.py writes every control character as a visible escape).
 # A spreadsheet runs a CSV cell starting with one of these as a formula (=HYPERLINK(...)):
 # OWASP's advice is to prefix such text with a quote, which makes it plain text.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -316,14 +314,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def table_safe(text: str) -> str:
     """`text` with every control character written as an escape (\\n, \\x1b, \\u202e)."""
-    return _UNSAFE_IN_TABLE.sub(_escape, text)
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _NAMED_ESCAPES:
-        return _NAMED_ESCAPES[char]
-    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+    return escape_controls(text)
 
 
 def csv_safe(value: Any) -> str:
