@@ -125,9 +125,9 @@ def crash_scenario() -> dict[str, Any]:
     import responses
 
     from chalicelib.egress.lookup import XReplyLookup
-    from chalicelib.egress.poster import ReplyRequest
     from chalicelib.egress.x_client import XCredentials
     from chalicelib.events import MENTION
+    from chalicelib.ports import ReplyRequest
 
     bot, author, tweet, intent = "1876543210987654321", "2244994945", "1850000000000000001", 1.79e9
     returned: Counter[str] = Counter()

@@ -10,13 +10,11 @@ data lake keeps the reference's schema.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from chalicelib.events import OutgoingEvent
-
-if TYPE_CHECKING:  # the reply's value types live with the retry policy that uses them
-    from chalicelib.egress.poster import PostResult, ReplyRequest
+from chalicelib.events import DIRECT_MESSAGE, MENTION, OutgoingEvent
 
 T = TypeVar("T")
 
@@ -147,6 +145,40 @@ class KnownFaces(Protocol):
     def remove(self, name: str) -> bool:
         """Forget `name`; False if nobody of that name was enrolled."""
         ...
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    """One reply to deliver. `images` are (bytes, media type) pairs, e.g. (b"...", "image/jpeg");
+    they are left out of repr so a log line never carries image bytes."""
+
+    kind: str  # MENTION | DIRECT_MESSAGE
+    text: str
+    reply_to_user_id: str
+    reply_to_tweet_id: str | None
+    images: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
+    # The other users in the thread (those the message mentions): X would prefix a post
+    # reply with them all; they are left out so that the reply reaches only its author.
+    exclude_reply_user_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in (MENTION, DIRECT_MESSAGE):
+            raise ValueError(f"unknown reply kind {self.kind!r}")
+        if self.kind == MENTION and not self.reply_to_tweet_id:
+            raise ValueError("a MENTION reply needs reply_to_tweet_id")
+        if not self.text and not self.images:
+            raise ValueError("a reply needs text or an image")
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """`sent_id` is the new post id (MENTION) or dm_event_id (DIRECT_MESSAGE); `location` is
+    where a dry run wrote the reply."""
+
+    sent_id: str
+    media_ids: list[str]
+    dry_run: bool
+    location: str | None = None
 
 
 class Poster(Protocol):

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.egress.poster import PostResult, ReplyRequest, outgoing_text
+from chalicelib.egress.poster import outgoing_text
 from chalicelib.egress.x_client import (
     XCredentials,
     XSession,
@@ -38,6 +38,7 @@ from chalicelib.egress.x_client import (
     tweepy_client,
 )
 from chalicelib.events import DIRECT_MESSAGE
+from chalicelib.ports import PostResult, ReplyRequest
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chalicelib.egress.poster import PostResult, ReplyRequest, outgoing_images, outgoing_text
+from chalicelib.egress.poster import outgoing_images, outgoing_text
 from chalicelib.media_types import EXTENSION_BY_MIME
+from chalicelib.ports import PostResult, ReplyRequest
 
 log = logging.getLogger(__name__)
 

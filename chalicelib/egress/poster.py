@@ -18,7 +18,6 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chalicelib.egress.text_fit import fit_text
@@ -31,7 +30,7 @@ from chalicelib.egress.x_client import (
     XClient,
 )
 from chalicelib.events import DIRECT_MESSAGE, MENTION
-from chalicelib.ports import Poster
+from chalicelib.ports import Poster, PostResult, ReplyRequest
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -52,40 +51,6 @@ class ImageTooLarge(FinalXError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="image_too_large")
-
-
-@dataclass(frozen=True)
-class ReplyRequest:
-    """One reply to deliver. `images` are (bytes, media type) pairs, e.g. (b"...", "image/jpeg");
-    they are left out of repr so a log line never carries image bytes."""
-
-    kind: str  # MENTION | DIRECT_MESSAGE
-    text: str
-    reply_to_user_id: str
-    reply_to_tweet_id: str | None
-    images: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
-    # The other users in the thread (those the message mentions): X would prefix a post
-    # reply with them all; they are left out so that the reply reaches only its author.
-    exclude_reply_user_ids: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.kind not in (MENTION, DIRECT_MESSAGE):
-            raise ValueError(f"unknown reply kind {self.kind!r}")
-        if self.kind == MENTION and not self.reply_to_tweet_id:
-            raise ValueError("a MENTION reply needs reply_to_tweet_id")
-        if not self.text and not self.images:
-            raise ValueError("a reply needs text or an image")
-
-
-@dataclass(frozen=True)
-class PostResult:
-    """`sent_id` is the new post id (MENTION) or dm_event_id (DIRECT_MESSAGE); `location` is
-    where a dry run wrote the reply."""
-
-    sent_id: str
-    media_ids: list[str]
-    dry_run: bool
-    location: str | None = None
 
 
 def outgoing_text(request: ReplyRequest) -> str:

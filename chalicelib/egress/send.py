@@ -47,7 +47,7 @@ from chalicelib import alerts, backend
 from chalicelib.bus import publish
 from chalicelib.config import settings
 from chalicelib.egress.guards import Admission, LoopGuards
-from chalicelib.egress.poster import PostResult, ReplyRequest, outgoing_text, post_with_retries
+from chalicelib.egress.poster import outgoing_text, post_with_retries
 from chalicelib.egress.x_client import FinalXError, Unauthorized, UnconfirmedPost, XError
 from chalicelib.errors import MagpieError
 from chalicelib.events import (
@@ -64,6 +64,7 @@ from chalicelib.events import (
     utc_now_iso,
 )
 from chalicelib.media_types import sniff
+from chalicelib.ports import PostResult, ReplyRequest
 
 log = logging.getLogger(__name__)
 

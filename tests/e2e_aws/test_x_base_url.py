@@ -10,7 +10,7 @@ import responses
 
 from chalicelib import backend
 from chalicelib.config import Settings
-from chalicelib.egress.poster import ReplyRequest
+from chalicelib.ports import ReplyRequest
 
 STUB = "http://127.0.0.1:8099"
 

@@ -13,9 +13,9 @@ import pytest
 import responses
 
 from chalicelib.egress.lookup import XReplyLookup
-from chalicelib.egress.poster import ReplyRequest
 from chalicelib.egress.x_client import XCredentials
 from chalicelib.events import DIRECT_MESSAGE, MENTION
+from chalicelib.ports import ReplyRequest
 from tests.conftest import BOT_ID
 from tests.egress.x_openapi import assert_documented
 

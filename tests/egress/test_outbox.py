@@ -3,8 +3,9 @@ import re
 from pathlib import Path
 
 from chalicelib.egress.outbox import DryRunOutbox
-from chalicelib.egress.poster import Poster, ReplyRequest, post_with_retries
+from chalicelib.egress.poster import post_with_retries
 from chalicelib.egress.text_fit import ELLIPSIS, weighted_length
+from chalicelib.ports import Poster, ReplyRequest
 
 NOW = 1_700_000_000.25  # 2023-11-14T22:13:20.25Z
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"

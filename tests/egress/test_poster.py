@@ -9,8 +9,6 @@ import responses
 from chalicelib.egress.poster import (
     MAX_IMAGE_BYTES,
     ImageTooLarge,
-    PostResult,
-    ReplyRequest,
     XPoster,
     backoff_delay,
     fit_image,
@@ -26,6 +24,7 @@ from chalicelib.egress.x_client import (
     XClient,
     XCredentials,
 )
+from chalicelib.ports import PostResult, ReplyRequest
 from tests.egress.x_openapi import assert_documented, multipart_fields
 
 CREDS = XCredentials("ck", "cs", "at", "ats")

@@ -7,9 +7,9 @@ import pytest
 from chalicelib import backend, faults
 from chalicelib.bus import PublishError
 from chalicelib.config import ConfigError
-from chalicelib.egress.poster import ReplyRequest
 from chalicelib.egress.x_client import RateLimited, TransientXError
 from chalicelib.events import OutgoingEvent
+from chalicelib.ports import ReplyRequest
 
 
 def test_rates_are_parsed_per_port():
