@@ -19,7 +19,9 @@ Each of these answers to a webhook request is counted with its reason, beside th
 answers, for the dashboard's health strip (`magpie.dashboard.health`). None is logged per
 request: a flood of them must not bury the alerts.
 Reading and writing sockets is asynchronous in waitress, so slow or stalled clients hold
-a socket each, never a worker thread.
+a socket each, never a worker thread. At CONNECTION_LIMIT open connections the oldest idle
+ones (then the oldest incomplete requests) are closed to make room, so a crowd of idle
+sockets cannot keep a delivery waiting (`_shedding_server`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ READ_TIMEOUT = 5
 THREADS = 8
 # Open connections at once (each costs a socket, not a thread).
 CONNECTION_LIMIT = 512
+# At the limit, waitress stops accepting until its sweep closes connections silent for
+# READ_TIMEOUT: idle sockets would hold X's delivery in the listen backlog past its 3-second
+# deadline. Instead this many connections are shed at once, idle ones first, oldest first.
+SHED_AT_LIMIT = 16
 IDENT = "magpie"  # the Server header: no server or Python version for a scanner to match
 MAX_HOSTS_WARNED = 20
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -393,6 +399,37 @@ def _deadline_channel() -> type:
     return WholeRequestDeadline
 
 
+def _sheddable(channels: Iterable[Any], count: int) -> list[Any]:
+    """The `count` connections to close first: idle ones (no request begun), then those
+    still receiving a request, oldest activity first; never one whose request is being
+    answered or whose answer is still being written."""
+    candidates = [
+        channel
+        for channel in channels
+        if not channel.requests and not channel.total_outbufs_len and not channel.will_close
+    ]
+    candidates.sort(key=lambda channel: (channel.request is not None, channel.last_activity))
+    return candidates[:count]
+
+
+@functools.cache
+def _shedding_server() -> type:
+    """waitress's TCP server that, at its connection limit, closes the oldest idle
+    connections instead of no longer accepting (waitress's own behaviour)."""
+    from waitress.server import TcpWSGIServer
+
+    class SheddingServer(TcpWSGIServer):
+        def readable(self) -> bool:
+            server: Any = self  # waitress's attributes are untyped
+            over = len(server._map) - server.adj.connection_limit
+            if server.accepting and over >= 0:
+                for channel in _sheddable(server.active_channels.values(), over + SHED_AT_LIMIT):
+                    channel.will_close = True  # closed by the loop on its next pass
+            return bool(super().readable())
+
+    return SheddingServer
+
+
 class WebhookServer:
     """waitress serving `webhook_app`, stoppable from another thread."""
 
@@ -428,6 +465,9 @@ class WebhookServer:
         if not isinstance(self._server, TcpWSGIServer):
             raise TypeError(f"expected one TCP listener, got {type(self._server).__name__}")
         self._server.channel_class = _deadline_channel()
+        # The same object, with readable() shedding idle connections at the limit (waitress
+        # builds its server inside create_server, so the class is swapped after).
+        self._server.__class__ = _shedding_server()
         self.host = host
         self.port = int(self._server.getsockname()[1])
 
