@@ -24,6 +24,7 @@ bad_shape, too_many_images.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
@@ -400,19 +401,31 @@ def _decode_failure(exc: BaseException) -> MediaRejected:
 # --------------------------------------------------------------------------- storing
 
 
-def media_key(message_id: str, index: int, received_at: str | None, ext: str) -> str:
-    """'media/YYYY/MM/DD/<message id>/<index>.<ext>', dated by `received_at` (UTC).
+def media_key(message_id: str, index: int, received_at: str | None, ext: str, *, kind: str) -> str:
+    """'media/YYYY/MM/DD/<message part>/<index>.<ext>', dated by `received_at` (UTC).
 
+    The message part is unique per (kind, message id) and never empty: a mention's id of
+    letters and digits (all X sends) is itself; a direct message's gets a `dm-` prefix; an id
+    with anything else (`12-3`, `---`) keeps its letters and digits followed by a digest of
+    the kind and the whole id, so `12-3` and `123` never share a key and `---` has one.
     An absent or unparsable `received_at` falls back to today (UTC), so a bad timestamp
-    never costs the image. Raises ValueError for an id or extension with no usable
-    characters, since an empty one would make different messages share keys.
+    never costs the image. Raises ValueError for an extension with no usable characters or
+    a negative index (the caller's mistakes, never the message's).
     """
-    safe_id = re.sub(r"[^A-Za-z0-9]", "", message_id)[:64]
     safe_ext = re.sub(r"[^a-z0-9]", "", ext.lower())[:8]
-    if not safe_id or not safe_ext or index < 0:
-        raise ValueError("media_key needs a message id, an extension and an index >= 0")
+    if not safe_ext or index < 0:
+        raise ValueError("media_key needs an extension and an index >= 0")
     day = _received_day(received_at)
-    return f"media/{day:%Y/%m/%d}/{safe_id}/{index}.{safe_ext}"
+    return f"media/{day:%Y/%m/%d}/{_message_part(kind, message_id)}/{index}.{safe_ext}"
+
+
+def _message_part(kind: str, message_id: str) -> str:
+    safe_id = re.sub(r"[^A-Za-z0-9]", "", message_id)[:64]
+    prefix = "" if kind == "MENTION" else ("dm-" if kind == "DIRECT_MESSAGE" else "k-")
+    if safe_id and safe_id == message_id and prefix != "k-":
+        return prefix + safe_id
+    digest = hashlib.sha256(f"{kind}\n{message_id}".encode()).hexdigest()[:16]
+    return f"{prefix}{safe_id or 'id'}-{digest}"
 
 
 def _received_day(received_at: str | None) -> datetime:
@@ -434,6 +447,7 @@ def download_media(
     received_at: str | None,
     blob_store: BlobWriter,
     *,
+    kind: str,
     allowed_hosts: frozenset[str] = DEFAULT_ALLOWED_HOSTS,
     mirror_dir: Path | None = None,
     max_images: int = 4,
@@ -458,7 +472,7 @@ def download_media(
             logger.info("media %d of message %s rejected: %s", index, message_id, exc.reason)
             rejected.append({"Url": url, "Reason": exc.reason})
             continue
-        key = media_key(message_id, index, received_at, EXTENSION_BY_MIME[content_type])
+        key = media_key(message_id, index, received_at, EXTENSION_BY_MIME[content_type], kind=kind)
         blob_store.put(key, data, content_type)
         stored.append({"Url": url, "Key": key, "ContentType": content_type, "Bytes": len(data)})
     return stored, rejected

@@ -56,6 +56,7 @@ def download_media(message: dict[str, Any]) -> dict[str, Any]:
         received.MessageId,
         received.ReceivedAt,
         backend.blob_store(),
+        kind=received.Kind,
         allowed_hosts=config.media_allowed_hosts,
         mirror_dir=config.media_mirror if config.backend == "local" else None,
     )

@@ -522,26 +522,30 @@ def test_validate_respects_a_custom_pixel_limit_and_leaves_pillow_global_alone()
     ],
 )
 def test_media_key_is_dated_by_received_at_in_utc(received_at: str, day: str) -> None:
-    assert media_key("1234567890", 2, received_at, "jpg") == f"media/{day}/1234567890/2.jpg"
+    assert (
+        media_key("1234567890", 2, received_at, "jpg", kind="MENTION")
+        == f"media/{day}/1234567890/2.jpg"
+    )
 
 
 @pytest.mark.parametrize("received_at", [None, "", "not a date"])
 def test_media_key_falls_back_to_today_utc(received_at) -> None:
     before = datetime.now(UTC).strftime("%Y/%m/%d")
-    key = media_key("42", 0, received_at, "png")
+    key = media_key("42", 0, received_at, "png", kind="MENTION")
     after = datetime.now(UTC).strftime("%Y/%m/%d")
     assert key in {f"media/{before}/42/0.png", f"media/{after}/42/0.png"}
 
 
-def test_media_key_sanitises_the_message_id() -> None:
-    key = media_key("12/../34 ab_C", 1, "2026-01-02T00:00:00Z", ".JPG")
-    assert key == "media/2026/01/02/1234abC/1.jpg"
+def test_media_key_keeps_only_safe_characters_of_the_message_id() -> None:
+    key = media_key("12/../34 ab_C", 1, "2026-01-02T00:00:00Z", ".JPG", kind="MENTION")
+    assert key.startswith("media/2026/01/02/1234abC-") and key.endswith("/1.jpg")
+    assert ".." not in key
 
 
-@pytest.mark.parametrize(("message_id", "ext"), [("../", "jpg"), ("12", "..")])
-def test_media_key_refuses_ids_or_extensions_with_nothing_left(message_id, ext) -> None:
+@pytest.mark.parametrize(("index", "ext"), [(0, ".."), (-1, "jpg")])
+def test_media_key_refuses_a_callers_bad_extension_or_index(index, ext) -> None:
     with pytest.raises(ValueError):
-        media_key(message_id, 0, None, ext)
+        media_key("12", index, None, ext, kind="MENTION")
 
 
 # --------------------------------------------------------------------------- download_media
@@ -560,7 +564,9 @@ def test_download_media_stores_valid_images_and_records_rejections(http) -> None
         "https://pbs.twimg.com/media/e.jpg",
     ]
     store = MemoryBlobStore()
-    stored, rejected = download_media(urls, "1850000000000000001", "2026-07-15T12:00:00Z", store)
+    stored, rejected = download_media(
+        urls, "1850000000000000001", "2026-07-15T12:00:00Z", store, kind="MENTION"
+    )
     assert stored == [
         {
             "Url": urls[0],
@@ -591,7 +597,11 @@ def test_download_media_continues_after_a_timeout(http) -> None:
     http.get("https://pbs.twimg.com/b.gif", body=image_bytes("GIF"))
     store = MemoryBlobStore()
     stored, rejected = download_media(
-        ["https://pbs.twimg.com/a.jpg", "https://pbs.twimg.com/b.gif"], "7", None, store
+        ["https://pbs.twimg.com/a.jpg", "https://pbs.twimg.com/b.gif"],
+        "7",
+        None,
+        store,
+        kind="MENTION",
     )
     assert [item["ContentType"] for item in stored] == ["image/gif"]
     assert rejected == [{"Url": "https://pbs.twimg.com/a.jpg", "Reason": "timeout"}]
@@ -611,6 +621,7 @@ def test_download_media_passes_its_options_to_fetch() -> None:
         "9",
         None,
         MemoryBlobStore(),
+        kind="MENTION",
         allowed_hosts=hosts,
         mirror_dir=Path("/mirror"),
         max_images=1,
@@ -631,7 +642,7 @@ def test_download_media_lets_blob_store_failures_propagate(http) -> None:
             raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        download_media(["https://pbs.twimg.com/a.png"], "1", None, BrokenStore())
+        download_media(["https://pbs.twimg.com/a.png"], "1", None, BrokenStore(), kind="MENTION")
 
 
 # --------------------------------------------------------------------------- offline mirror
@@ -657,6 +668,7 @@ def test_mirror_reads_dir_host_path_without_network(http, mirror: Path) -> None:
         "5",
         "2026-07-15T00:00:00Z",
         store,
+        kind="MENTION",
         mirror_dir=mirror,
     )
     assert rejected == []

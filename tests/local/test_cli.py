@@ -233,7 +233,7 @@ def test_faces_add_names_the_file_that_is_not_an_image(local_env, tmp_path, caps
     text = tmp_path / "notes.jpg"
     text.write_text("not a photo")
     assert main(["--home", str(local_env), "faces", "add", "Bob", str(KNOWN), str(text)]) == 2
-    assert f"{text} is not an image Pillow can read" in _one_line_error(capsys)
+    assert f"{text} is not a photo Magpie accepts (not_an_image" in _one_line_error(capsys)
 
 
 def test_dead_letters_are_one_line_each_with_the_redrive_command(local_env, capsys):
