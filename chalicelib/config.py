@@ -246,6 +246,23 @@ class Settings:
         return self._int("MAX_BOT_THREAD_DEPTH", 3, minimum=1)
 
     @property
+    def x_daily_budget_usd(self) -> float | None:
+        """The most X may be paid for in a UTC day (USD, priced with x_prices.json); None
+        (unset or empty, the default) is no budget."""
+        raw = self._get("X_DAILY_BUDGET_USD")
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"environment variable X_DAILY_BUDGET_USD must be a number of dollars, got {raw!r}"
+            ) from exc
+        if not value >= 0:  # also refuses nan
+            raise ConfigError(f"environment variable X_DAILY_BUDGET_USD must be >= 0, got {raw!r}")
+        return value
+
+    @property
     def http_timeout_seconds(self) -> int:
         return self._int("HTTP_TIMEOUT_SECONDS", 10, minimum=1)
 

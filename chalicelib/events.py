@@ -301,6 +301,9 @@ class TweetSent(_Outcome):
     DryRun: bool = False
     ReceivedAt: str | None = None
     SentAt: str | None = None
+    # What X bills for answering the message (its delivery and this reply, x_prices.json);
+    # unset for a reply found on X after a crash, already paid for by that attempt.
+    XCostUsd: float | None = None
     SchemaVersion: str = SCHEMA_VERSION
 
 

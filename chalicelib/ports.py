@@ -221,3 +221,15 @@ class GuardStore(Protocol):
     def forget_intent(self, reply_key: str) -> None:
         """X answered that attempt with an error: nothing went out, nothing to look up."""
         ...
+
+    def take_spend(self, day: str, micro_usd: int, limit_micro_usd: int, expires_at: int) -> bool:
+        """Atomically add `micro_usd` to the day's X spend if it stays within the limit."""
+        ...
+
+    def give_back_spend(self, day: str, micro_usd: int) -> None:
+        """Undo one `take_spend` (the reply was not posted)."""
+        ...
+
+    def spend_of(self, day: str) -> int:
+        """The day's X spend counted so far, in micro-dollars."""
+        ...

@@ -23,6 +23,8 @@ durably before the post: FULL sync locally, where the counters are NORMAL). An a
 finds an earlier intent for its message knows that attempt may have posted before it died,
 and looks the reply up before posting again (send.py).
 
+The same store keeps the day's priced X spend for the daily X budget (budget.py).
+
 The counters live behind `GuardStore`: SQLite under MAGPIE_HOME locally, DynamoDB on AWS
 (the idempotency table by default, whose TTL attribute `expiration` cleans them up).
 """
@@ -120,6 +122,7 @@ _PRUNE = (
     "DELETE FROM author_slots WHERE expires_at < ?",
     "DELETE FROM post_depths WHERE expires_at < ?",
     "DELETE FROM post_intents WHERE expires_at < ?",
+    "DELETE FROM x_spend WHERE expires_at < ?",
 )
 
 
@@ -135,7 +138,9 @@ class SqliteGuardStore:
             "CREATE TABLE IF NOT EXISTS post_depths"
             " (post_id TEXT PRIMARY KEY, depth INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
             "CREATE TABLE IF NOT EXISTS post_intents"
-            " (reply_key TEXT PRIMARY KEY, at REAL NOT NULL, expires_at INTEGER NOT NULL);",
+            " (reply_key TEXT PRIMARY KEY, at REAL NOT NULL, expires_at INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS x_spend"
+            " (day TEXT PRIMARY KEY, micro_usd INTEGER NOT NULL, expires_at INTEGER NOT NULL);",
             # Counters and depths survive kill -9 (WAL); a power cut may undo the last few,
             # which only loosens a limit for a moment. The intent is committed with FULL.
             synchronous="NORMAL",
@@ -203,8 +208,35 @@ class SqliteGuardStore:
             ).fetchone()
         return float(row[0]) if row else None
 
+    def take_spend(self, day: str, micro_usd: int, limit_micro_usd: int, expires_at: int) -> bool:
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")  # the read and the addition are one step
+            row = db.execute("SELECT micro_usd FROM x_spend WHERE day = ?", (day,)).fetchone()
+            if (row[0] if row else 0) + micro_usd > limit_micro_usd:
+                db.execute("ROLLBACK")
+                return False
+            db.execute(
+                "INSERT INTO x_spend (day, micro_usd, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(day) DO UPDATE SET micro_usd = micro_usd + excluded.micro_usd",
+                (day, micro_usd, expires_at),
+            )
+            db.execute("COMMIT")
+            return True
+
+    def give_back_spend(self, day: str, micro_usd: int) -> None:
+        with self._db() as db:
+            db.execute(
+                "UPDATE x_spend SET micro_usd = max(0, micro_usd - ?) WHERE day = ?",
+                (micro_usd, day),
+            )
+
+    def spend_of(self, day: str) -> int:
+        with self._db() as db:
+            row = db.execute("SELECT micro_usd FROM x_spend WHERE day = ?", (day,)).fetchone()
+        return int(row[0]) if row else 0
+
     def prune(self) -> int:
-        """Delete expired counters, depths and intents (retention); returns how many."""
+        """Delete expired counters, depths, intents and spends (retention); returns how many."""
         now = int(self._clock())
         with self._db() as db:
             return sum(db.execute(delete, (now,)).rowcount for delete in _PRUNE)
@@ -285,6 +317,48 @@ class DynamoDbGuardStore:
         if not item or int(item["expiration"]["N"]) < self._clock():
             return None
         return float(item["at"]["N"])
+
+    def take_spend(self, day: str, micro_usd: int, limit_micro_usd: int, expires_at: int) -> bool:
+        if micro_usd > limit_micro_usd:  # not even a fresh day has room for it
+            return False
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": f"guard:xspend:{day}"}},
+                UpdateExpression="ADD #spent :amount SET #exp = if_not_exists(#exp, :exp)",
+                ConditionExpression="attribute_not_exists(#spent) OR #spent <= :room",
+                ExpressionAttributeNames={"#spent": "micro_usd", "#exp": "expiration"},
+                ExpressionAttributeValues={
+                    ":amount": {"N": str(micro_usd)},
+                    ":room": {"N": str(limit_micro_usd - micro_usd)},
+                    ":exp": {"N": str(expires_at)},
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def give_back_spend(self, day: str, micro_usd: int) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": f"guard:xspend:{day}"}},
+                UpdateExpression="ADD #spent :minus",
+                ConditionExpression="#spent >= :amount",
+                ExpressionAttributeNames={"#spent": "micro_usd"},
+                ExpressionAttributeValues={
+                    ":minus": {"N": str(-micro_usd)},
+                    ":amount": {"N": str(micro_usd)},
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            log.info("spend of %s was already below what is given back", day)
+
+    def spend_of(self, day: str) -> int:
+        item = self._client.get_item(
+            TableName=self._table, Key={"id": {"S": f"guard:xspend:{day}"}}, ConsistentRead=True
+        ).get("Item")
+        return int(item["micro_usd"]["N"]) if item else 0
 
     def depth_of(self, post_id: str) -> int | None:
         item = self._client.get_item(

@@ -21,6 +21,7 @@ not produce a second post.
 What each outcome becomes:
 - posted                         -> TWEET_SENT with the new post (or DM event) id
 - a loop guard refuses           -> REPLY_SKIPPED with the guard's reason (guards.py)
+- the day's X budget is spent    -> REPLY_SKIPPED `budget`, one alert that day (budget.py)
 - 403 duplicate / not summoned   -> REPLY_SKIPPED `duplicate_text` / `not_summoned` (final)
 - 400, 404, other 403            -> TWEET_FAILED with X's reason and status (final)
 - 2xx with an unreadable body    -> TWEET_FAILED `unconfirmed` (final: it may be out already)
@@ -46,6 +47,7 @@ from typing import Any
 from chalicelib import alerts, backend
 from chalicelib.bus import publish
 from chalicelib.config import settings
+from chalicelib.egress.budget import BUDGET, XBudget
 from chalicelib.egress.guards import Admission, LoopGuards
 from chalicelib.egress.poster import outgoing_text, post_with_retries
 from chalicelib.egress.x_client import FinalXError, Unauthorized, UnconfirmedPost, XError
@@ -163,6 +165,11 @@ class _Delivery:
         admission = guards.admit(command.Kind, command.ReplyToUserId, self.thread_parent)
         if admission.skip_reason is not None:
             return _skipped(command, admission.skip_reason)
+        budget = _x_budget(self.clock)
+        charge = budget.charge(command.Kind, text, uploads=len(request.images))
+        if charge is None:
+            guards.not_posted(admission)
+            return _skipped(command, BUDGET)
         self._mark_intent()
         try:
             result = self._post(request)
@@ -173,14 +180,17 @@ class _Delivery:
             guards.not_posted(admission)
             if exc.status_code is not None:
                 # X answered with an error: nothing went out. A timeout or a dropped
-                # connection leaves the intent, and the next attempt looks the reply up.
+                # connection leaves the intent (and the charge: the reply may be out, and
+                # a budget errs on the side of counting), and the next attempt looks the
+                # reply up.
                 backend.guard_store().forget_intent(reply_key(command))
+                budget.give_back(charge)
             return _refused(command, exc)
         except Exception:
             guards.not_posted(admission)
             raise
         _remember_depth(guards, admission, result.sent_id)
-        return _sent(command, result, text)
+        return _sent(command, result, text, charge.usd)
 
     def _request(self) -> ReplyRequest:
         command = self.command
@@ -252,6 +262,12 @@ def _loop_guards(clock: Callable[[], float]) -> LoopGuards:
     )
 
 
+def _x_budget(clock: Callable[[], float]) -> XBudget:
+    return XBudget(
+        backend.guard_store(), backend.alert_sink(), settings().x_daily_budget_usd, clock
+    )
+
+
 def _image_keys(command: SendTweet) -> list[str]:
     if command.ImageKeys:
         return list(command.ImageKeys)
@@ -274,7 +290,9 @@ def _record(outcome: Outcome) -> Record:
     return {"detail-type": outcome.DETAIL_TYPE, "detail": outcome.to_detail()}
 
 
-def _sent(command: SendTweet, result: PostResult, text: str) -> Record:
+def _sent(
+    command: SendTweet, result: PostResult, text: str, x_cost_usd: float | None = None
+) -> Record:
     log.info("replied to %s %s with %s", command.Kind, command.MessageId, result.sent_id)
     return _record(
         TweetSent(
@@ -288,6 +306,7 @@ def _sent(command: SendTweet, result: PostResult, text: str) -> Record:
             DryRun=result.dry_run,
             ReceivedAt=command.ReceivedAt,
             SentAt=utc_now_iso(),
+            XCostUsd=x_cost_usd,
         )
     )
 
