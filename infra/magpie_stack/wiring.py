@@ -115,9 +115,9 @@ def core(stack: MagpieStack) -> None:
     )
     allow(app, "download_media", ["s3:PutObject"], [media_objects(stack)])
     allow(app, "download_media", ["dynamodb:PutItem"], [stack.idempotency.table_arn])
-    app.set_environment("publish_analysis", bus_env)
-    # One MESSAGE_ANALYSIS_FAILED per message, whichever of the two reports it first.
-    for name in ("publish_analysis_failed", "analysis_stopped"):
+    # One analysis ending per message, whichever of the three proposes it first: each
+    # claims it in the idempotency table (chalicelib/analysis/ending.py).
+    for name in ("publish_analysis", "publish_analysis_failed", "analysis_stopped"):
         app.set_environment(name, {**bus_env, "IDEMPOTENCY_TABLE": stack.idempotency.table_name})
         allow(app, name, TABLE_ACTIONS, [stack.idempotency.table_arn])
     app.set_async_dead_letter_queue("analysis_stopped", stack.lambda_dead_letters.queue_arn)
@@ -314,6 +314,7 @@ def egress(stack: MagpieStack) -> None:
             "MEDIA_BUCKET": stack.media.bucket_name,
             "ALERT_TOPIC_ARN": stack.topic.topic_arn,
             "X_API_BASE_URL": stack.params.x_api_base_url.value_as_string,
+            "X_DAILY_BUDGET_USD": stack.params.x_daily_budget.value_as_string,
         },
     )
     allow(app, "send_tweet", TABLE_ACTIONS, [stack.idempotency.table_arn])

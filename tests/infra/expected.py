@@ -15,7 +15,10 @@ EXPECTED_ENVIRONMENT = {
         "REKOGNITION_COLLECTION_ID": "param:RekognitionCollectionId",
         "IMAGE_PROVIDER": "param:ImageProvider",
     },
-    "publish_analysis": {"EVENT_BUS_NAME": "EventBusName"},
+    "publish_analysis": {
+        "EVENT_BUS_NAME": "EventBusName",
+        "IDEMPOTENCY_TABLE": "IdempotencyTableName",
+    },
     "publish_analysis_failed": {
         "EVENT_BUS_NAME": "EventBusName",
         "IDEMPOTENCY_TABLE": "IdempotencyTableName",
@@ -48,6 +51,7 @@ EXPECTED_ENVIRONMENT = {
         "MEDIA_BUCKET": "MediaBucketName",
         "ALERT_TOPIC_ARN": "AlertTopicArn",
         "X_API_BASE_URL": "param:XApiBaseUrl",
+        "X_DAILY_BUDGET_USD": "param:XDailyBudgetUsd",
     },
 }
 
