@@ -238,6 +238,43 @@ def test_a_failing_analysis_publishes_message_analysis_failed(deployed: Deployed
     assert len(reports) == 1
 
 
+def test_a_late_failure_of_an_answered_message_ends_nothing_again(deployed: Deployed) -> None:
+    """The crash case of the one-ending rule, deployed: the message is analysed and
+    answered, then its workflow's failure step runs for it after all (a Catch after a
+    publish that died before answering, a retried execution). The failure step gets the
+    message's ending back; no MESSAGE_ANALYSIS_FAILED, no failure alert."""
+    body = delivery("mention-plain.json", tweet_id="2077393608889140010")
+    assert post(deployed, body).status_code == 200
+    message = received(deployed, tweet_id_of(body))["detail"]
+    message_id = message["MessageId"]
+    event_of(deployed, "TWEET_SENT", message_id)
+
+    lam = deployed.client("lambda")
+    late = {"Message": message, "Error": {"Error": "States.Timeout", "Cause": "too late"}}
+    answer = lam.invoke(
+        FunctionName=_function_with_handler(lam, "app.publish_analysis_failed"),
+        Payload=json.dumps(late).encode(),
+    )
+    ended = json.loads(answer["Payload"].read())
+
+    # A later message through the whole path gives anything the late step published
+    # time to show on the bus.
+    later = delivery("mention-plain.json", tweet_id="2077393608889140011")
+    assert post(deployed, later).status_code == 200
+    event_of(deployed, "TWEET_SENT", received(deployed, tweet_id_of(later))["detail"]["MessageId"])
+    endings = [
+        e["detail-type"]
+        for e in deployed.seen_events
+        if e["detail-type"] in ("MESSAGE_ANALYSED", "MESSAGE_ANALYSIS_FAILED")
+        and e["detail"].get("MessageId") == message_id
+    ]
+
+    assert "FunctionError" not in answer, ended
+    assert ended["MessageId"] == message_id and "Analysis" in ended  # MESSAGE_ANALYSED's
+    assert endings == ["MESSAGE_ANALYSED"]
+    assert len(replies_to(deployed, tweet_id_of(body))) == 1
+
+
 def test_a_step_past_its_timeout_is_cut_off_and_the_analysis_reports_failure(
     deployed: Deployed,
 ) -> None:
