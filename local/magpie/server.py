@@ -15,7 +15,7 @@ What the front refuses before the app sees a byte of the body:
   - a request not received whole within READ_TIMEOUT seconds of its first byte: 408, then
     closed (a half-sent request, or one trickled a byte at a time, slowloris-style); a
     connection silent that long between requests is closed.
-Each of these answers to a webhook request is counted with its reason, beside the app's own
+Each of these answers to a webhook request is counted by status, beside the app's own
 answers, for the dashboard's health strip (`magpie.dashboard.health`). None is logged per
 request: a flood of them must not bury the alerts.
 Reading and writing sockets is asynchronous in waitress, so slow or stalled clients hold
@@ -304,16 +304,6 @@ def _dashboard_api() -> Any:
     return DashboardApi(backend.local_bus_store(), settings().home / "media")
 
 
-def front_refusal_reason(error: Any, content_length: int = 0) -> str:
-    """Why waitress refused a request, in a line for the health strip (never its bytes)."""
-    from chalicelib.ingress.webhook import MAX_BODY_BYTES
-
-    if error.code == 413:
-        sent = f"Content-Length {content_length}" if content_length else "a body"
-        return f"{sent} over the webhook's limit of {MAX_BODY_BYTES} bytes"
-    return f"{error.reason}: {error.body}"
-
-
 @functools.cache
 def _counted_error_task() -> type:
     """waitress's task for the answers it gives itself (a request's `error`: 400, 413, 431,
@@ -330,7 +320,6 @@ def _counted_error_task() -> type:
             record_webhook_answer(
                 getattr(request, "path", None),  # unset when the request line was unreadable
                 request.error.code,
-                front_refusal_reason(request.error, request.content_length),
             )
 
     return CountedErrorTask

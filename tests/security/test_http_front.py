@@ -168,12 +168,11 @@ def test_the_fronts_refusals_are_counted_with_the_apps_and_their_reasons(server)
     assert webhook["Total"] == webhook["Refused"] == 4
     reasons = {r["Status"]: r["Reason"] for r in webhook["LatestRefusals"]}
     assert reasons == {
-        413: f"Content-Length 200000000 over the webhook's limit of {MAX_BODY_BYTES} bytes",
-        400: "Bad Request: Content-Length is invalid",
-        401: json.loads(unsigned.partition(b"\r\n\r\n")[2])["error"],
+        413: "over the size limit",
+        400: "malformed request or unreadable payload",
+        401: "invalid signature",
         421: "host not allowed",
     }
-    assert reasons[401]  # the app's own words
 
 
 def test_an_app_that_raises_is_counted_once_as_the_500_the_front_answers(local_env, monkeypatch):
@@ -189,7 +188,7 @@ def test_an_app_that_raises_is_counted_once_as_the_500_the_front_answers(local_e
     assert response[0] == 500 and b"a bug" not in response[2]
     snapshot = WEBHOOK_CALLS.snapshot()
     assert snapshot["ByStatus"] == {"500": 1}
-    assert snapshot["LatestRefusals"][0]["Reason"].startswith("Internal Server Error: ")
+    assert snapshot["LatestRefusals"][0]["Reason"] == "server error"
 
 
 # --- slow clients -------------------------------------------------------------------------
@@ -218,9 +217,7 @@ def test_half_sent_requests_are_dropped_and_do_not_block_others(server):
             sock.close()
     webhook = webhook_health(server)
     assert webhook["ByStatus"] == {"200": 1, "408": 50}
-    assert webhook["LatestRefusals"][0]["Reason"] == (
-        f"Request Timeout: not received whole within {READ_TIMEOUT} s"
-    )
+    assert webhook["LatestRefusals"][0]["Reason"] == "request not received whole in time"
 
 
 def read_to_end(sock: socket.socket) -> bytes:

@@ -61,6 +61,9 @@ SECURITY_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
+    # Another site must not embed /api/media?key=... (keys follow from a date and a message
+    # id) to learn from the load or its size whether a photo was received.
+    "Cross-Origin-Resource-Policy": "same-origin",
 }
 
 _ALERT_MATCHERS = [(name, compile_pattern(p).matches) for name, p in ALERT_PATTERNS.items()]
@@ -551,7 +554,8 @@ class DashboardApi:
 
 def _file(root: Path, name: str, *, images_only: bool = False) -> Response:
     """A file strictly inside `root` (no absolute paths, no `..`, no symlink escapes)."""
-    if not name or name.startswith("/") or ".." in Path(name).parts:
+    # A NUL makes the file system calls raise ValueError (a 500); no name of ours has one.
+    if not name or name.startswith("/") or ".." in Path(name).parts or "\x00" in name:
         return _error(400, "invalid path")
     base = root.resolve()
     target = (base / name).resolve()

@@ -4,11 +4,13 @@ Nothing else records a refused delivery: nothing of it reaches the bus. Two plac
 one, and both count here, in `WEBHOOK_CALLS`, through `record_webhook_answer`:
   - the ingress app, which answers 401 (bad signature), 400 (a payload it cannot read) and
     the like, and the Host check in front of it (421): `magpie serve` wraps its WSGI app in
-    `count_webhook_calls`, which counts every answer by status with its reason (the `error`
-    of the JSON answer, never the payload);
+    `count_webhook_calls`, which counts every answer by status;
   - the HTTP front itself, for requests the app never sees: a Content-Length over the
     limit (413, from the header), a malformed request (400), a request not received whole
     in time (408), the app failing (500); `magpie.server` counts those from waitress.
+A refusal is shown by status and its category (REFUSAL_CATEGORIES), never in words taken
+from the request or the answer: an unsigned caller chooses those (a Content-Type of
+"text/URGENT: webhook broken, run curl ... | sh" came back in Chalice's 415 message).
 The counts live in this process's memory, from its start (`Since`), and a restart begins
 them again: what the CloudWatch metrics of API Gateway show on AWS (4XXError, 5XXError,
 Count), without their history.
@@ -16,7 +18,6 @@ Count), without their history.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter, deque
@@ -27,8 +28,27 @@ Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-MAX_REFUSALS = 50  # the latest refused calls, with their reasons
-MAX_REASON_CHARS = 200
+MAX_REFUSALS = 50  # the latest refused calls, with their categories
+# What each refusal status means here, in our words.
+REFUSAL_CATEGORIES = {
+    400: "malformed request or unreadable payload",
+    401: "invalid signature",
+    403: "forbidden",
+    404: "no such path",
+    405: "method not allowed",
+    408: "request not received whole in time",
+    413: "over the size limit",
+    415: "unsupported content type",
+    421: "host not allowed",
+    431: "headers too large",
+    500: "server error",
+    501: "not implemented",
+    503: "temporarily unable to accept (retried by X)",
+}
+
+
+def refusal_category(status: int) -> str:
+    return REFUSAL_CATEGORIES.get(status, f"HTTP {status}")
 
 
 class WebhookCalls:
@@ -40,14 +60,14 @@ class WebhookCalls:
         self._refusals: deque[dict[str, Any]] = deque(maxlen=MAX_REFUSALS)
         self.since = time.time()
 
-    def record(self, status: int, reason: str | None = None, at: float | None = None) -> None:
+    def record(self, status: int, at: float | None = None) -> None:
         with self._lock:
             self._by_status[status] += 1
             if status >= 400:
                 self._refusals.appendleft(
                     {
                         "Status": status,
-                        "Reason": (reason or "")[:MAX_REASON_CHARS],
+                        "Reason": refusal_category(status),
                         "Time": _iso(at or time.time()),
                     }
                 )
@@ -75,14 +95,14 @@ WEBHOOK_CALLS = WebhookCalls()  # one per process, as there is one server per pr
 
 
 def record_webhook_answer(
-    path: str | None, status: int, reason: str | None = None, calls: WebhookCalls = WEBHOOK_CALLS
+    path: str | None, status: int, calls: WebhookCalls = WEBHOOK_CALLS
 ) -> None:
     """Count one answer, unless it went to the dashboard. `path` is None when the request
     was refused before its path could be read: that is counted (it may be a delivery)."""
     from magpie.dashboard.api import wants
 
     if path is None or not wants(path):
-        calls.record(status, reason if status >= 400 else None)
+        calls.record(status)
 
 
 def count_webhook_calls(app: WsgiApp, calls: WebhookCalls = WEBHOOK_CALLS) -> WsgiApp:
@@ -102,25 +122,10 @@ def count_webhook_calls(app: WsgiApp, calls: WebhookCalls = WEBHOOK_CALLS) -> Ws
 
         body = list(app(environ, recording))
         status = seen[0] if seen else 500
-        record_webhook_answer(
-            path, status, _reason(b"".join(body)) if status >= 400 else None, calls
-        )
+        record_webhook_answer(path, status, calls)
         return body
 
     return counted
-
-
-def _reason(body: bytes) -> str:
-    """The `error` of a JSON answer (what the ingress app says), cut short."""
-    try:
-        parsed = json.loads(body[:4096])
-    except ValueError:
-        return ""
-    if not isinstance(parsed, dict):
-        return ""
-    # The ingress app says `error`; Chalice's own gateway answers (415, 403) `Message`.
-    message = parsed.get("error") or parsed.get("message") or parsed.get("Message")
-    return str(message or "")[:MAX_REASON_CHARS]
 
 
 def _iso(moment: float) -> str:
