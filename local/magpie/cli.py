@@ -215,7 +215,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from chalicelib import backend
     from magpie import reports
     from magpie.runtime import configure_environment
-    from magpie.stats import count_events, window
+    from magpie.stats import count_events, todays_x_spend, window, x_spend_line
 
     span = window(args.since, args.until)
     configure_environment(_home(args))
@@ -223,6 +223,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     _hint_if_empty(_home(args), len(envelopes))
     result = count_events(envelopes, span, args.by)
     sys.stdout.write(reports.render(result, args.format))
+    # Beside the table, not in it: json and csv stay one table for the programs that read them.
+    print(x_spend_line(todays_x_spend()), file=sys.stdout if args.format == "table" else sys.stderr)
     return 0
 
 

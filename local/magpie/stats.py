@@ -100,3 +100,28 @@ def _bucket(time: str, by: str | None) -> str:
         raise ValueError(f"unknown bucket {by!r}; choose one of {', '.join(BUCKETS)}")
     prefix = time[: BUCKETS[by]]
     return {"minute": prefix + ":00Z", "hour": prefix + ":00:00Z", "day": prefix}[by]
+
+
+def x_spend_line(spend: dict[str, Any]) -> str:
+    """Today's priced X spend against the daily budget (chalicelib/egress/budget.py)."""
+    spent = f"X spend {spend['day']} (UTC): ${spend['spent_usd']:.3f}"
+    if spend["budget_usd"] is None:
+        return f"{spent} counted (no daily budget: X_DAILY_BUDGET_USD is unset)"
+    budget = spend["budget_usd"]
+    share = f"{spend['spent_usd'] / budget:.0%}" if budget else "all"
+    return f"{spent} of a ${budget:.2f} daily budget ({share})"
+
+
+def todays_x_spend(now: float | None = None) -> dict[str, Any]:
+    """The day's X spend from the guard store the local egress counts it in."""
+    import time
+
+    from chalicelib import backend
+    from chalicelib.config import settings
+    from chalicelib.egress.budget import todays_spend
+
+    return todays_spend(
+        backend.guard_store(),
+        settings().x_daily_budget_usd,
+        now if now is not None else time.time(),
+    )
