@@ -21,6 +21,7 @@ class Parameters:
     secret_name: cdk.CfnParameter
     webhook_url: cdk.CfnParameter
     x_api_base_url: cdk.CfnParameter
+    x_daily_budget: cdk.CfnParameter
     # full only (declare_parameters)
     collection_id: cdk.CfnParameter | None = None
     has_collection: cdk.CfnCondition | None = None
@@ -70,6 +71,16 @@ def declare_parameters(stack: cdk.Stack, *, lite: bool) -> Parameters:
         constraint_description="empty, or a scheme and host without a path",
         description="Optional other host for X's API (an emulator run's stub X); empty: X",
     )
+    x_daily_budget = cdk.CfnParameter(
+        stack,
+        "XDailyBudgetUsd",
+        type="String",
+        default="",
+        allowed_pattern=r"^([0-9]+(\.[0-9]+)?)?$",
+        constraint_description="empty, or a number of US dollars",
+        description="Optional daily X budget in USD (X_DAILY_BUDGET_USD): past it replies are "
+        "skipped and one alert is raised that day; empty: no budget",
+    )
     # lite matches faces against its own gallery, not a collection
     collection_id, has_collection = (None, None) if lite else _rekognition_collection(stack)
     return Parameters(
@@ -78,6 +89,7 @@ def declare_parameters(stack: cdk.Stack, *, lite: bool) -> Parameters:
         secret_name,
         webhook_url,
         x_api_base_url,
+        x_daily_budget,
         collection_id,
         has_collection,
         providers=None if lite else _providers(stack),
