@@ -37,6 +37,7 @@ from chalicelib.bus.pattern import compile_pattern
 from chalicelib.errors import InputError
 from magpie.dashboard.health import WEBHOOK_CALLS, WebhookCalls
 from magpie.demo import describe, shown_entities
+from magpie.stats import todays_x_spend
 
 logger = logging.getLogger(__name__)
 
@@ -344,6 +345,8 @@ class DashboardState:
             "Backlog": self.store.outstanding(),
             "DeadLetters": {"Count": len(dead), "RedriveHint": REDRIVE_HINT},
             "HandlerErrors": per_target,
+            # The day's priced X spend against X_DAILY_BUDGET_USD (the egress budget's counter).
+            "XSpend": todays_x_spend(),
         }
 
     def _series(self, filters: Filters, now: datetime) -> dict[str, Any]:

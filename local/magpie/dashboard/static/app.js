@@ -240,6 +240,16 @@ function renderHealth(health, replies, alertCount) {
     ? `mean of ${latency.Count}; p95 ${latency.P95Seconds} s (whole-second times)`
     : "no reply sent yet";
   document.getElementById("alert-count").textContent = alertCount;
+
+  // What X bills today (its deliveries and our replies, priced with x_prices.json).
+  const spend = health.XSpend;
+  const spent = `$${spend.spent_usd.toFixed(3)}`;
+  document.getElementById("x-spend").textContent = spent;
+  document.getElementById("x-budget").textContent = spend.budget_usd === null
+    ? `${spend.day} (UTC); no daily budget (X_DAILY_BUDGET_USD)`
+    : `${spend.day} (UTC) of a $${spend.budget_usd.toFixed(2)} budget`;
+  document.getElementById("tile-x-spend").dataset.bad =
+    String(spend.budget_usd !== null && spend.spent_usd >= spend.budget_usd);
 }
 
 // --- charts: stacked bars on a continuous time axis, drawn as SVG -------------------------
