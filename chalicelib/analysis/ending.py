@@ -82,7 +82,7 @@ def _stored(event: events.OutgoingEvent) -> dict[str, Any]:
 
 
 def _publish(claimed: list[dict[str, Any]]) -> dict[str, Any]:
-    from chalicelib.bus import publish
+    from chalicelib.publishing import publish
 
     publish(
         [

@@ -45,7 +45,6 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib import alerts, backend
-from chalicelib.bus import publish
 from chalicelib.config import settings
 from chalicelib.egress.budget import BUDGET, XBudget
 from chalicelib.egress.guards import Admission, LoopGuards
@@ -67,6 +66,7 @@ from chalicelib.events import (
 )
 from chalicelib.media_types import sniff
 from chalicelib.ports import PostResult, ReplyRequest
+from chalicelib.publishing import publish
 
 log = logging.getLogger(__name__)
 

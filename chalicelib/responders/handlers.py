@@ -27,7 +27,6 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import backend
-from chalicelib.bus import publish
 from chalicelib.config import settings
 from chalicelib.events import (
     ANALYSIS,
@@ -41,6 +40,7 @@ from chalicelib.events import (
     SendTweet,
 )
 from chalicelib.media_types import EXTENSION_BY_MIME, sniff
+from chalicelib.publishing import publish
 from chalicelib.responders.annotate import (
     MAX_REPLY_CHARS,
     annotate,

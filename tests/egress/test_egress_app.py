@@ -206,8 +206,8 @@ def test_local_bus_turns_an_analysed_message_into_one_dry_run_reply(local_env):
     from magpie.apps import event_subscriptions
     from magpie.dispatcher import Dispatcher, pattern_target
 
-    from chalicelib.bus import publish
     from chalicelib.events import OutgoingEvent
+    from chalicelib.publishing import publish
 
     analysed = json.loads((ROOT / "tests/fixtures/events/MESSAGE_ANALYSED.json").read_text())
     analysed.update(Text="@acme_helper_bot tell me a joke", ReceivedAt=utc_now_iso())

@@ -580,9 +580,9 @@ def test_a_publish_that_dies_after_publishing_is_not_followed_by_a_failure(world
 
 def test_an_ending_published_but_not_recorded_is_published_again_never_changed(world, monkeypatch):
     # The bus took MESSAGE_ANALYSED, then the Lambda died before its record was written.
-    from chalicelib import bus
+    from chalicelib import publishing
 
-    publish, died = bus.publish, []
+    publish, died = publishing.publish, []
 
     def publish_then_die(outgoing: Any) -> None:
         publish(outgoing)
@@ -590,7 +590,7 @@ def test_an_ending_published_but_not_recorded_is_published_again_never_changed(w
             died.append(True)
             raise RuntimeError("died after the bus took the events")
 
-    monkeypatch.setattr(bus, "publish", publish_then_die)
+    monkeypatch.setattr(publishing, "publish", publish_then_die)
 
     execution = world.run(message(ImageUrls=[]))
 
