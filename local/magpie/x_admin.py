@@ -9,7 +9,7 @@ variables locally; the Secrets Manager secret TWITTER_SECRET_ID with --aws):
   X Activity (`/2/activity/subscriptions`, one per event type, filtered on the bot's user id)
   and, with `--api account-activity`, the Account Activity API
   (`/2/account_activity/webhooks/:id/subscriptions/all`). Subscribing is done in the bot's
-  user context (OAuth 1.0a), since mentions, replies, quotes and DMs are private events;
+  user context (OAuth 1.0a), since mentions, replies and DMs are private events;
   listing and deleting use the bearer token, as X documents.
 
 Every X error becomes one line on stderr and the exit code of its `MagpieError` family.
@@ -33,8 +33,10 @@ TOKEN_URL = f"{API}/oauth2/token"
 ACTIVITY = "activity"
 ACCOUNT_ACTIVITY = "account-activity"
 BOTH = "both"
-# What the bot answers: mentions, replies to it, quotes of it and DMs to it.
-BOT_EVENTS = ("post.mention.create", "post.reply.create", "post.quote.create", "dm.received")
+# What the bot answers: mentions, replies to it and DMs to it. X bills every event it
+# delivers (chalicelib/x_prices.json), so nothing else is subscribed to: a quote is answered
+# only when it mentions the bot, and then it arrives as post.mention.create already.
+BOT_EVENTS = ("post.mention.create", "post.reply.create", "dm.received")
 TAG = "magpie"
 _ID = re.compile(r"^[0-9]{1,19}$")
 _PAGE = 1000  # the largest page X serves for the subscription list
@@ -269,21 +271,41 @@ def webhooks_delete(admin: XAdmin, args: argparse.Namespace) -> None:
 
 
 def subscribe(admin: XAdmin, args: argparse.Namespace) -> None:
+    events = _answered_events(args.event)  # refused before X is asked anything
     user = _bot(admin)
     webhook_id = _webhook(admin, args.webhook)
     if args.api in (ACTIVITY, BOTH):
         existing = {(s.event_type, s.user_id, s.webhook_id) for s in admin.activity_subscriptions()}
-        for event in args.event or BOT_EVENTS:
+        for event in events:
             if (event, user, webhook_id) in existing:
-                print(f"{ACTIVITY:<16} {event}: already subscribed")
+                print(f"{ACTIVITY:<16} {event}: already subscribed {_price(event)}")
                 continue
-            print(admin.subscribe_activity(event, user, webhook_id, args.tag).line())
+            created = admin.subscribe_activity(event, user, webhook_id, args.tag)
+            print(f"{created.line()} {_price(event)}")
     if args.api in (ACCOUNT_ACTIVITY, BOTH):
         if admin.account_activity_subscribed(webhook_id):
             print(f"{ACCOUNT_ACTIVITY:<16} webhook={webhook_id}: already subscribed")
         else:
             subscribed = admin.subscribe_account_activity(webhook_id)
             print(f"{ACCOUNT_ACTIVITY:<16} webhook={webhook_id} subscribed={_flag(subscribed)}")
+
+
+def _answered_events(asked: list[str] | None) -> list[str]:
+    """The event types to subscribe to: those asked for, each one Magpie answers."""
+    events = asked or list(BOT_EVENTS)
+    unanswered = [e for e in events if e not in BOT_EVENTS]
+    if unanswered:
+        raise XAdminError(
+            f"Magpie answers only {', '.join(BOT_EVENTS)}; X would bill every "
+            f"{', '.join(unanswered)} it delivers for nothing"
+        )
+    return events
+
+
+def _price(event: str) -> str:
+    from chalicelib.x_cost import delivery_usd
+
+    return f"(X bills ${delivery_usd(event):.3f} per event delivered)"
 
 
 def subscriptions(admin: XAdmin, args: argparse.Namespace) -> None:
@@ -371,7 +393,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     delete.set_defaults(x_func=webhooks_delete)
 
     for name, func, text in (
-        ("subscribe", subscribe, "deliver the bot's mentions, replies, quotes and DMs"),
+        ("subscribe", subscribe, "deliver the bot's mentions, replies and DMs (and their price)"),
         ("subscriptions", subscriptions, "the bot's subscriptions"),
         ("unsubscribe", unsubscribe, "stop delivering the bot's events"),
     ):

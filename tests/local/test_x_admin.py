@@ -226,10 +226,10 @@ def test_subscribe_creates_the_bots_x_activity_subscriptions_once(x_env, x, caps
             "meta": {"total_subscriptions": 1},
         },
     )
-    # the three shapes X documents for the answer: the reference's, and the quickstart's two
+    # two of the three shapes X documents for the answer: the reference's, and the
+    # quickstart's list (the bare one is test_subscribe_reads_a_bare_subscription)
     shapes = [
         lambda sub: {"data": {"subscription": sub}},
-        lambda sub: {"data": sub},
         lambda sub: {"data": [sub], "meta": {"total_subscriptions": 4}},
     ]
     for index, (event, shape) in enumerate(zip(BOT_EVENTS[1:], shapes, strict=True)):
@@ -240,12 +240,15 @@ def test_subscribe_creates_the_bots_x_activity_subscriptions_once(x_env, x, caps
 
     assert (code, err) == (0, "")
     assert f"account @XDevelopers (user id {BOT})" in out
-    assert "post.mention.create: already subscribed" in out
+    assert "post.mention.create: already subscribed (X bills $0.005 per event delivered)" in out
     for index, event in enumerate(BOT_EVENTS[1:]):
         assert (
             f"activity         19763255692528681{index}   {event:<22} "
             f"user_id={BOT} webhook={WEBHOOK} tag=magpie"
         ) in out
+    assert "tag=magpie (X bills $0.005 per event delivered)" in out  # post.reply.create
+    assert "tag=magpie (X bills $0.010 per event delivered)" in out  # dm.received
+    assert "post.quote.create" not in out  # answered only as post.mention.create
     calls = x_calls(x)
     posts = [c.request for c in calls if c.request.method == "POST"]
     assert [json.loads(p.body) for p in posts] == [
@@ -256,6 +259,25 @@ def test_subscribe_creates_the_bots_x_activity_subscriptions_once(x_env, x, caps
     assert auth_of(calls[0].request) == "user"  # /2/users/me
     listing = next(c.request for c in calls if c.request.url.startswith(f"{API}/2/activity"))
     assert dict(parse_qsl(urlsplit(listing.url).query)) == {"max_results": "1000"}
+
+
+def test_subscribe_reads_a_bare_subscription_and_refuses_an_event_magpie_does_not_answer(
+    x_env, x, capsys
+):
+    x.get(f"{API}/2/users/me", json=ME)
+    x.get(f"{API}/2/webhooks", json=WEBHOOK_LIST)
+    x.get(f"{API}/2/activity/subscriptions", json={"meta": {"total_subscriptions": 0}})
+    x.post(
+        f"{API}/2/activity/subscriptions",
+        json={"data": subscription("1976325569252868100", "dm.received", BOT)},
+    )
+
+    code, out, _ = run(capsys, "subscribe", "--event", "dm.received")
+    assert code == 0
+    assert "dm.received            user_id=" in out and "$0.010 per event" in out
+
+    code, _, err = run(capsys, "subscribe", "--event", "post.quote.create")
+    assert code == 2 and "post.quote.create it delivers for nothing" in err
 
 
 def test_subscribe_to_the_account_activity_api(x_env, x, capsys):
