@@ -110,12 +110,14 @@ def test_summary_has_each_message_with_its_reply_and_alerts(dashboard):
     series = summary["series"]
     at_ten = series["buckets"].index("2026-07-15T10:00:00Z")
     assert series["types"]["MESSAGE_RECEIVED"][at_ten] == 1  # the replayed copy is not counted
-    # m6 is NEGATIVE by a mild 0.4, under the alert's bar: shown NEUTRAL, with the lean.
-    assert series["sentiment"]["NEGATIVE"] == [
-        1 if b == "2026-07-16T08:00:00Z" else 0 for b in series["buckets"]
-    ]
-    assert messages["1006"]["Sentiment"] == "NEUTRAL"
-    assert messages["1006"]["SentimentNote"].startswith("model leaned negative (0.40)")
+    # m6 is NEGATIVE by a mild 0.4, under the alert's bar: shown and counted NEGATIVE, as the
+    # lake and the reports count it, with a note beside the label saying why it raised no alert.
+    assert messages["1006"]["Sentiment"] == "NEGATIVE"
+    assert messages["1006"]["SentimentNote"] == "below the alert threshold (Negative 0.40 < 0.6)"
+    assert messages["2001"]["SentimentNote"] is None  # it alerted
+    negative = series["sentiment"]["NEGATIVE"]
+    hours = {b[:13] for b, n in zip(series["buckets"], negative, strict=True) if n}
+    assert (sum(negative), hours) == (2, {messages[m]["Time"][:13] for m in ("2001", "1006")})
 
 
 def test_thumbnails_come_from_the_blob_store_and_nothing_else(dashboard):
@@ -208,7 +210,8 @@ def test_filters_and_time_range(dashboard):
     assert ids("author=ana") == ["1004", "1001"]
     assert ids("author=@ANA") == ["1004", "1001"]
     assert ids("kind=DIRECT_MESSAGE") == ["2001"]
-    assert ids("sentiment=NEGATIVE") == ["2001"]
+    # The same NEGATIVE the lake stores: the mild one (1006, under the alert's bar) too.
+    assert ids("sentiment=NEGATIVE") == ["1006", "2001"]
     assert ids("since=2026-07-16T00:00Z") == ["1006", "1005", "1004", "2001"]
     assert ids("since=2026-07-15&until=2026-07-15T10:30Z") == ["1001"]
     summary = get_json(server, "/api/summary?since=2026-07-16T00:00Z")

@@ -148,9 +148,10 @@ function renderRejected(message) {
 }
 
 function renderMessage(message) {
+  // The model's own label, and beside it (not instead of it) why it raised no alert.
   const sentiment = message.Sentiment
-    ? el("span", { class: "badge " + message.Sentiment, title: message.SentimentNote },
-      message.Sentiment + (message.SentimentNote ? " *" : ""))
+    ? el("span", {}, el("span", { class: "badge " + message.Sentiment }, message.Sentiment),
+      message.SentimentNote ? el("span", { class: "note" }, " " + message.SentimentNote) : null)
     : null;
   const meta = el(
     "div", { class: "meta" },
