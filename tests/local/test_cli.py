@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
 import socket
 import subprocess
 from importlib import metadata
+from pathlib import Path
 
 import boto3
 import pytest
@@ -42,6 +44,7 @@ def test_demo_runs_every_sample_and_reports_what_each_produced(tmp_path, monkeyp
     assert "ALERT [NEGATIVE_MESSAGE] @sample_user_ana" in text
     assert "0 dead letters" in text
     assert "entities two" not in text  # a bare number is not worth listing
+    assert_demo_label_is_the_lakes_and_the_dashboards(text, tmp_path / ".magpie" / "demo")
 
     # The demo's last lines say how to read its data; typed as printed, they see it.
     stats_line = next(line for line in text.splitlines() if line.strip().endswith(" stats"))
@@ -58,6 +61,27 @@ def test_demo_runs_every_sample_and_reports_what_each_produced(tmp_path, monkeyp
     assert main(shlex.split(ledger_line)[1:]) == 0
     assert f"messages: {received} ({received} sent)" in capsys.readouterr().out
     backend.reset()
+
+
+def assert_demo_label_is_the_lakes_and_the_dashboards(text: str, home: Path) -> None:
+    """Each message's printed sentiment is the label its lake record stores, and the one the
+    dashboard shows for it: one label everywhere."""
+    from magpie.dashboard.api import shown_sentiment
+
+    printed, message = {}, None
+    for line in text.splitlines():
+        if match := re.match(r"\s+MESSAGE_RECEIVED\s+\S+ (\d+) ", line):
+            message = match.group(1)
+        elif match := re.match(r"\s+MESSAGE_ANALYSED\s+sentiment (\w+)", line):
+            printed[message] = match.group(1)
+    lake = {}
+    for path in sorted(home.glob("lake/year=*/month=*/day=*/*.json")):
+        for record in map(json.loads, path.read_text().splitlines()):
+            if record.get("detail-type") == "MESSAGE_ANALYSED" and "replay-name" not in record:
+                analysis = record["detail"]["Analysis"]
+                lake[record["detail"]["MessageId"]] = analysis["TextSentiment"]
+                assert shown_sentiment(analysis)[0] == analysis["TextSentiment"]
+    assert printed and printed == lake
 
 
 def test_faces_add_list_remove(local_env, capsys):
