@@ -14,12 +14,10 @@ missing model file raises FileNotFoundError instead.
   only what the detectors above really saw: "Person" (a face was found) and "Text" (OCR
   read a line), each with "Source": "local:<detector>". An image of a cat gets no labels.
 
-Images are decoded with Pillow: shape checked from the header first (pixels, each side,
-aspect ratio: see `media.shape_problem`), the first frame only of an animated image, EXIF
-orientation applied, converted to RGB (transparency flattened onto white), and downscaled
-so the long side is at most MAX_ANALYSIS_SIDE. Text recognition gets the image padded to
-at most OCR_MAX_ASPECT:1, because rapidocr scales the short side up to a minimum and a
-thin strip becomes a huge canvas. Bounding boxes are ratios of the image size, so they
+Images are decoded by `image_decode.decode_image` (shape checked from the header first,
+upright RGB, the long side at most MAX_ANALYSIS_SIDE). Text recognition gets the image
+padded to at most OCR_MAX_ASPECT:1, because rapidocr scales the short side up to a minimum
+and a thin strip becomes a huge canvas. Bounding boxes are ratios of the image size, so they
 hold for the original image too.
 
 Where the models run is the `models` runner's business: in this process (`InProcessModels`,
@@ -33,7 +31,6 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-import io
 import logging
 import math
 import threading
@@ -44,8 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.analysis.model_worker import IMAGE_SECONDS
-from chalicelib.errors import InputError
+from chalicelib.analysis.image_decode import MAX_ANALYSIS_SIDE, decode_image
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,14 +50,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Refuse images above this many pixels before decoding them (decompression bombs). Large
-# enough for a 48 MP phone photo; X itself serves photos of at most 4096 px a side.
-# We check it ourselves rather than lowering PIL.Image.MAX_IMAGE_PIXELS, a process-wide
-# setting that other code (e.g. the image responder) relies on.
-MAX_IMAGE_PIXELS = 50_000_000
-# Long side the models see. OCR keeps small print legible at this size; dlib's HOG finds
-# faces down to ~80 px, i.e. 5% of this side (see _upsample_times for smaller images).
-MAX_ANALYSIS_SIDE = 1600
+# Each image's model time across its capabilities (a photo takes 1-9 s on this project's
+# 2-core reference machine); the model worker kills a model past it.
+IMAGE_SECONDS = 30.0
 # rapidocr scales the short side up to 30 px, pads to 8:1, then scales the short side up
 # to 736 px for detection: a 1600x2 strip became a 24000x6016 float canvas (1.6 GB). Padded
 # to 4:1 first, detection sees at most 2944x736.
@@ -78,8 +69,6 @@ MODEL_THREADS = 2
 # Text detection holds ~380 MB of activations for a 1200 px photo: one detection at a time
 # keeps a worker's peak to one image's, whatever the number of images in it.
 OCR_LOCK = threading.Lock()
-# Only these decoders ever see untrusted bytes (the formats media.py accepts).
-PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 # dlib HOG detection score below which a detection is dropped. dlib's own cut-off is 0, but
 # at 0 it reports e.g. the astronaut's helmet (score 0.12); real faces measured 0.8-2.5.
 MIN_FACE_SCORE = 0.5
@@ -114,71 +103,6 @@ MODERATION_TAXONOMY: dict[str, tuple[str, ...]] = {
 
 # dlib is not documented as thread-safe; its calls are short, so serialise them.
 _DLIB_LOCK = threading.Lock()
-
-
-class InvalidImageError(InputError):
-    """The bytes are not an image we can analyse (unreadable, or too many pixels)."""
-
-
-# -- decoding --------------------------------------------------------------------------------
-
-
-def decode_image(image: bytes, max_side: int = MAX_ANALYSIS_SIDE) -> np.ndarray:
-    """Decode to an upright RGB uint8 array (H, W, 3) whose long side is <= max_side.
-    An animated image gives its first frame."""
-    import numpy as np
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    from chalicelib.analysis.media import webp_canvas_size
-
-    webp_size = webp_canvas_size(image)
-    if webp_size is not None:  # libwebp allocates the canvas as Pillow opens the file
-        _check_shape(*webp_size)
-    try:
-        im: Image.Image = Image.open(io.BytesIO(image), formats=PILLOW_FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise InvalidImageError(f"image refused as a decompression bomb: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise InvalidImageError("bytes are not a readable image") from exc
-    _check_shape(im.width, im.height)
-    # JPEG can decode straight at 1/2, 1/4 or 1/8 scale: far less memory for big photos.
-    im.draft("RGB", (max_side, max_side))
-    try:
-        im.seek(0)  # the first frame of an animation, and only that one is decoded
-        im.load()
-    except (OSError, SyntaxError, EOFError) as exc:  # corrupt or cut-off data
-        raise InvalidImageError(f"image data is corrupt or truncated: {exc}") from exc
-    im = ImageOps.exif_transpose(im)
-    im = _flatten_to_rgb(im)
-    if max(im.size) > max_side:
-        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return np.asarray(im, dtype=np.uint8)
-
-
-def _check_shape(width: int, height: int) -> None:
-    from chalicelib.analysis.media import shape_problem
-
-    problem = shape_problem(width, height, max_pixels=MAX_IMAGE_PIXELS)
-    if problem is None:
-        return
-    reason, detail = problem
-    if reason == "decompression_bomb":
-        raise InvalidImageError(
-            f"image of {width}x{height} ({width * height} pixels) exceeds the limit of "
-            f"{MAX_IMAGE_PIXELS} pixels (possible decompression bomb)"
-        )
-    raise InvalidImageError(f"image refused for its shape: {detail}")
-
-
-def _flatten_to_rgb(im: Any) -> Any:
-    """RGB; transparent areas become white (dark text on a transparent PNG stays legible)."""
-    from PIL import Image
-
-    if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return im.convert("RGB")
 
 
 def _box(

@@ -42,6 +42,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.analysis import local_image
+from chalicelib.analysis.image_decode import InvalidImageError, decode_image
+from chalicelib.analysis.local_image import IMAGE_SECONDS
 from chalicelib.errors import InputError, UnavailableError
 
 logger = logging.getLogger(__name__)
@@ -50,8 +53,6 @@ logger = logging.getLogger(__name__)
 # settings below (onnxruntime and BLAS reserve far more than they touch), and one image's
 # faces and nudity beside it add little: 3 GiB leaves room for both lanes.
 MEMORY_LIMIT_BYTES = 3 * 1024**3
-# A photo takes 1-9 s of model time on this project's 2-core reference machine.
-IMAGE_SECONDS = 30.0
 # Starting a worker (interpreter, imports, three models) is not charged to any image.
 START_SECONDS = 180.0
 # glibc's malloc, tuned for a process whose largest allocations are a model's activations:
@@ -199,8 +200,6 @@ class ModelWorker:
     def _raise(
         self, generation: _Generation, name: str, error: tuple[str, str], shared: bool
     ) -> Any:
-        from chalicelib.analysis.local_image import InvalidImageError
-
         kind, message = error
         if kind == "InvalidImageError":
             raise InvalidImageError(message)
@@ -347,8 +346,6 @@ def serve(conns: list[Any], memory_limit: int) -> None:
     import resource
     import signal
 
-    from chalicelib.analysis import local_image
-
     # Ctrl-C reaches the whole process group; the parent decides when this process ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tune_malloc(MALLOC_ARENAS, MMAP_THRESHOLD_BYTES)
@@ -388,13 +385,11 @@ class _DecodedImages:
         self._lock = threading.Lock()
 
     def get(self, digest: str, image: bytes) -> Any:
-        from chalicelib.analysis import local_image
-
         with self._lock:
             if digest in self._images:
                 self._images.move_to_end(digest)
                 return self._images[digest]
-        rgb = local_image.decode_image(image)
+        rgb = decode_image(image)
         with self._lock:
             self._images[digest] = rgb
             while len(self._images) > self._keep:
@@ -403,8 +398,6 @@ class _DecodedImages:
 
 
 def _serve_lane(conn: Any, decoded: _DecodedImages) -> None:
-    from chalicelib.analysis import local_image
-
     while True:
         try:
             name, digest, image = conn.recv()

@@ -17,10 +17,9 @@ from PIL import Image, ImageDraw
 
 from chalicelib.analysis import local_image
 from chalicelib.analysis.gallery import FaceGallery
+from chalicelib.analysis.image_decode import InvalidImageError, decode_image
 from chalicelib.analysis.local_image import (
-    InvalidImageError,
     LocalImageAnalyser,
-    decode_image,
     detect_faces,
     moderate,
     moderation_labels,

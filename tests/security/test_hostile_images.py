@@ -19,12 +19,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bench.hostile_images import png_of_shape
-from chalicelib.analysis.local_image import (
-    InvalidImageError,
-    LocalImageAnalyser,
-    decode_image,
-    padded_for_ocr,
-)
+from chalicelib.analysis.image_decode import InvalidImageError, decode_image
+from chalicelib.analysis.local_image import LocalImageAnalyser, padded_for_ocr
 from chalicelib.analysis.media import MediaRejected, validate_image
 from chalicelib.analysis.model_worker import (
     MEMORY_LIMIT_BYTES,
