@@ -188,7 +188,7 @@ def dashboard_wsgi(dashboard: Any) -> WsgiApp:
 
 
 def route(dashboard: WsgiApp | None, webhook: WsgiApp) -> WsgiApp:
-    from magpie.dashboard.api import wants
+    from magpie.dashboard.paths import wants
 
     def routed(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if dashboard is not None and wants(environ.get("PATH_INFO", "")):

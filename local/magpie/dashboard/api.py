@@ -36,7 +36,8 @@ from chalicelib.alerts import ALERT_MIN_NEGATIVE_SCORE, ALERT_PATTERNS, alert_fr
 from chalicelib.bus.pattern import compile_pattern
 from chalicelib.errors import InputError
 from magpie.dashboard.health import WEBHOOK_CALLS, WebhookCalls
-from magpie.demo import describe, shown_entities
+from magpie.dashboard.paths import FAVICON
+from magpie.describe import describe, shown_entities
 from magpie.stats import todays_x_spend
 
 logger = logging.getLogger(__name__)
@@ -76,16 +77,6 @@ class Response:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
-
-
-# Browsers ask for it on their own; answered here, it is not counted as a webhook call.
-FAVICON = "/favicon.ico"
-
-
-def wants(path: str) -> bool:
-    """True for the paths the dashboard answers; everything else goes to the webhook app."""
-    route = urlsplit(path).path
-    return route in ("/dashboard", FAVICON) or route.startswith(("/dashboard/", "/api/"))
 
 
 # --- folding events into the dashboard's view -------------------------------------------

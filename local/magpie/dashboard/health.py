@@ -24,6 +24,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from magpie.dashboard.paths import wants
+
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
@@ -99,8 +101,6 @@ def record_webhook_answer(
 ) -> None:
     """Count one answer, unless it went to the dashboard. `path` is None when the request
     was refused before its path could be read: that is counted (it may be a delivery)."""
-    from magpie.dashboard.api import wants
-
     if path is None or not wants(path):
         calls.record(status)
 
@@ -108,7 +108,6 @@ def record_webhook_answer(
 def count_webhook_calls(app: WsgiApp, calls: WebhookCalls = WEBHOOK_CALLS) -> WsgiApp:
     """Wrap the server's WSGI app: every answer it gives outside the dashboard is counted
     (an app that raises is counted by the front, as the 500 it answers)."""
-    from magpie.dashboard.api import wants
 
     def counted(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
