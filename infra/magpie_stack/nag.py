@@ -18,7 +18,7 @@ from magpie_stack.analysis import ANALYSIS_STEPS
 
 if TYPE_CHECKING:
     from magpie_stack.lake import DataLake
-    from magpie_stack.stack import MagpieStack
+    from magpie_stack.parts import StackParts
 
 NAG = "AwsSolutions::AwsSolutions-"
 
@@ -32,7 +32,7 @@ def arn_of(construct: IConstruct) -> str:
     return f"<{cdk.Stack.of(construct).get_logical_id(resource)}.Arn>"  # type: ignore[arg-type]
 
 
-def suppress(stack: MagpieStack) -> None:
+def suppress(stack: StackParts) -> None:
     core, responders = stack.apps["core"], stack.apps["responders"]
     egress = stack.apps["egress"]
     media = arn_of(stack.media)
@@ -194,7 +194,7 @@ def skip(construct: IConstruct, check: str, reason: str) -> None:
     )
 
 
-def checkov_skips(stack: MagpieStack) -> None:
+def checkov_skips(stack: StackParts) -> None:
     for key, app in stack.apps.items():
         for name in app.function_names:
             function = app.function_resource(name)
@@ -224,7 +224,7 @@ def checkov_skips(stack: MagpieStack) -> None:
     _unversioned_buckets(stack, stack.lake)
 
 
-def _unversioned_buckets(stack: MagpieStack, lake: DataLake) -> None:
+def _unversioned_buckets(stack: StackParts, lake: DataLake) -> None:
     """CKV_AWS_21: every object these buckets hold is written once and can be made again."""
     reasons = {
         stack.media: "Downloaded media, expiring after a day; each object is written once "

@@ -29,7 +29,7 @@ from magpie_stack.lite import FACE_GALLERY_KEY, LITE_FUNCTIONS, LITE_RESPONDER_E
 from magpie_stack.parameters import provider_environment
 
 if TYPE_CHECKING:
-    from magpie_stack.stack import MagpieStack
+    from magpie_stack.parts import StackParts
 
 TABLE_ACTIONS = [
     "dynamodb:GetItem",
@@ -76,23 +76,23 @@ def allow(app: ChaliceApp, name: str, actions: list[str], resources: list[str]) 
     app.roles[name].add_to_policy(iam.PolicyStatement(actions=actions, resources=resources))
 
 
-def publishes(stack: MagpieStack, app: str, name: str, source: str) -> iam.IRole:
+def publishes(stack: StackParts, app: str, name: str, source: str) -> iam.IRole:
     """Let the app's function `name` put events with `source` on the bus; returns its role."""
     role = stack.apps[app].roles[name]
     stack.spine.grant_put(role, source)
     return role
 
 
-def bus_environment(stack: MagpieStack) -> dict[str, str]:
+def bus_environment(stack: StackParts) -> dict[str, str]:
     return {"EVENT_BUS_NAME": stack.spine.bus.event_bus_name}
 
 
-def media_objects(stack: MagpieStack) -> str:
+def media_objects(stack: StackParts) -> str:
     """The downloaded media (`media/`, expiring after MEDIA_EXPIRY_DAYS)."""
     return stack.media.arn_for_objects("media/*")
 
 
-def annotated_objects(stack: MagpieStack) -> str:
+def annotated_objects(stack: StackParts) -> str:
     """The annotated photos that replies attach (`annotated/`)."""
     return stack.media.arn_for_objects("annotated/*")
 
@@ -100,7 +100,7 @@ def annotated_objects(stack: MagpieStack) -> str:
 # --- core: the analysis steps, the alert fan-out, Lex fulfilment --------------------------
 
 
-def core(stack: MagpieStack) -> None:
+def core(stack: StackParts) -> None:
     """Everything of the core app but analyse_text and analyse_image (which depend on the
     profile: full_analysis, lite_analysis)."""
     app, bus_env = stack.apps["core"], bus_environment(stack)
@@ -132,7 +132,7 @@ def core(stack: MagpieStack) -> None:
     app.set_async_dead_letter_queue("forward_alert", stack.lambda_dead_letters.queue_arn)
 
 
-def step_timeouts(stack: MagpieStack) -> None:
+def step_timeouts(stack: StackParts) -> None:
     """Each analysis step's Lambda times out with its task (budget.py): an attempt the
     state machine gave up on is not left running beside its retry."""
     app = stack.apps["core"]
@@ -140,7 +140,7 @@ def step_timeouts(stack: MagpieStack) -> None:
         app.function_resource(name).add_property_override("Timeout", seconds)
 
 
-def full_analysis(stack: MagpieStack) -> None:
+def full_analysis(stack: StackParts) -> None:
     """analyse_text calls Comprehend; analyse_image reads the media and calls Rekognition,
     searching faces only in the configured collection."""
     app = stack.apps["core"]
@@ -159,12 +159,12 @@ def full_analysis(stack: MagpieStack) -> None:
     allow(app, "analyse_image", ["rekognition:SearchFacesByImage"], [_collection_arn(stack)])
 
 
-def _collection_id(stack: MagpieStack) -> str:
+def _collection_id(stack: StackParts) -> str:
     assert stack.params.collection_id is not None  # declared in full
     return stack.params.collection_id.value_as_string
 
 
-def _collection_arn(stack: MagpieStack) -> str:
+def _collection_arn(stack: StackParts) -> str:
     """The configured collection's ARN, or one that names no collection when none is."""
     assert stack.params.has_collection is not None  # declared in full
     return cdk.Token.as_string(
@@ -184,7 +184,7 @@ def _collection_arn(stack: MagpieStack) -> str:
     )
 
 
-def lite_analysis(stack: MagpieStack, image: ecr_assets.DockerImageAsset) -> None:
+def lite_analysis(stack: StackParts, image: ecr_assets.DockerImageAsset) -> None:
     """analyse_text and analyse_image as container-image functions with the local
     models: no Comprehend or Rekognition permission; the image step reads the media
     and the one gallery object of the faces bucket."""
@@ -224,7 +224,7 @@ def lite_analysis(stack: MagpieStack, image: ecr_assets.DockerImageAsset) -> Non
 # --- ingress: the webhook ---------------------------------------------------------------
 
 
-def ingress(stack: MagpieStack, powertools: lambda_.ILayerVersion) -> None:
+def ingress(stack: StackParts, powertools: lambda_.ILayerVersion) -> None:
     """The webhook: the idempotency table, the X credentials, Powertools from a layer."""
     app = stack.apps["ingress"]
     app.set_environment(
@@ -244,7 +244,7 @@ def ingress(stack: MagpieStack, powertools: lambda_.ILayerVersion) -> None:
     allow(app, "api_handler", ["secretsmanager:GetSecretValue"], [stack.twitter_secret.secret_arn])
 
 
-def webhook_limits(stack: MagpieStack, access_logs: logs.ILogGroup) -> None:
+def webhook_limits(stack: StackParts, access_logs: logs.ILogGroup) -> None:
     """A flood of deliveries (a retry storm, or anyone who found the URL) must not run up
     cost: the API's stage answers 429 above WEBHOOK_RATE_PER_SECOND (bursts to
     WEBHOOK_BURST) and logs every request; ingress never runs more than
@@ -273,7 +273,7 @@ def webhook_limits(stack: MagpieStack, access_logs: logs.ILogGroup) -> None:
 # --- responders -------------------------------------------------------------------------
 
 
-def responders(stack: MagpieStack, lex: LexBot | None) -> None:
+def responders(stack: StackParts, lex: LexBot | None) -> None:
     """text_responder asks the Lex bot, or (lite, no bot) matches the intents itself;
     image_responder reads the media and writes the annotated photos."""
     app, bus_env = stack.apps["responders"], bus_environment(stack)
@@ -300,7 +300,7 @@ def responders(stack: MagpieStack, lex: LexBot | None) -> None:
 # --- egress -----------------------------------------------------------------------------
 
 
-def egress(stack: MagpieStack) -> None:
+def egress(stack: StackParts) -> None:
     """send_tweet: the X credentials, the annotated photos, the idempotency table, and the
     alert topic."""
     app = stack.apps["egress"]
@@ -328,7 +328,7 @@ def egress(stack: MagpieStack) -> None:
 # --- the bus ----------------------------------------------------------------------------
 
 
-def rules_onto_bus(stack: MagpieStack) -> None:
+def rules_onto_bus(stack: StackParts) -> None:
     """Every on_cw_event rule onto the bus; every function they trigger dead-letters."""
     for app in stack.apps.values():
         for name in app.function_names:
@@ -338,7 +338,7 @@ def rules_onto_bus(stack: MagpieStack) -> None:
                 app.set_async_dead_letter_queue(name, stack.lambda_dead_letters.queue_arn)
 
 
-def publishers(stack: MagpieStack) -> dict[str, list[iam.IRole]]:
+def publishers(stack: StackParts) -> dict[str, list[iam.IRole]]:
     """Who may publish what: each role may put events with its own source (chalicelib/events.py)
     only; EventSpine.restrict_publishers denies everyone else."""
     return {
