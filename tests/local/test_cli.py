@@ -52,9 +52,10 @@ def test_demo_runs_every_sample_and_reports_what_each_produced(tmp_path, monkeyp
     assert argv[0] == "magpie"
     monkeypatch.delenv("MAGPIE_HOME", raising=False)  # as in a fresh shell
     assert main(argv[1:]) == 0
-    counts = {
-        row.split()[0]: int(row.split()[1]) for row in capsys.readouterr().out.splitlines()[2:-1]
-    }
+    lines = capsys.readouterr().out.splitlines()
+    footer = next(i for i, line in enumerate(lines) if re.fullmatch(r"\(\d+ rows?\)", line))
+    assert lines[footer + 1].startswith("X spend ")  # the day's X spend, below the table
+    counts = {row.split()[0]: int(row.split()[1]) for row in lines[2:footer]}
     received = text.count("   MESSAGE_RECEIVED ")  # one line per message the demo printed
     assert received >= 6 and counts["MESSAGE_RECEIVED"] == counts["TWEET_SENT"] == received
     ledger_line = next(line for line in text.splitlines() if line.strip().endswith(" ledger"))
