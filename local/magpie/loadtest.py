@@ -17,6 +17,7 @@ Bounded by design: loopback only, at most MAX_COUNT deliveries, and a deadline.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import math
 import os
@@ -304,10 +305,20 @@ def post_once(url: str, body: bytes, secret: str, timeout: float = 30.0) -> int:
             response.read()
             return response.status
     except urllib.error.HTTPError as exc:
+        return _status_of_refusal(exc)
+    except (OSError, http.client.HTTPException):
+        # Refused, reset, or an answer cut off mid-way (a server killed after its status line
+        # raises IncompleteRead): X counts none of these as an acknowledgement, and retries.
+        return 0
+
+
+def _status_of_refusal(exc: urllib.error.HTTPError) -> int:
+    """The status of a non-2xx answer, or 0 when its body was cut off (not a whole answer)."""
+    try:
         exc.read()
-        return exc.code
-    except (OSError, urllib.error.URLError):
-        return 0  # connection refused or reset: the server is down (or was killed)
+    except (OSError, http.client.HTTPException):
+        return 0
+    return exc.code
 
 
 def drive(

@@ -39,9 +39,14 @@ class BackgroundDrive:
 
     def __init__(self, url: str, deliveries, **options) -> None:
         self.result = None
-        self._thread = threading.Thread(
-            target=lambda: setattr(self, "result", drive(url, SECRET, deliveries, **options))
-        )
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drive, args=(url, deliveries, options))
+
+    def _drive(self, url: str, deliveries, options) -> None:
+        try:
+            self.result = drive(url, SECRET, deliveries, **options)
+        except BaseException as exc:  # re-raised on the test's thread by join()
+            self._error = exc
 
     def start(self) -> None:
         self._thread.start()
@@ -52,6 +57,8 @@ class BackgroundDrive:
     def join(self, timeout: float) -> None:
         self._thread.join(timeout=timeout)
         assert not self._thread.is_alive(), "the deliveries did not finish in time"
+        if self._error is not None:
+            raise AssertionError("X's side of the run failed") from self._error
 
 
 COUNT = 500

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 from magpie.loadtest import (
@@ -13,6 +15,7 @@ from magpie.loadtest import (
     check_loopback,
     drive,
     percentile,
+    post_once,
     synthetic_deliveries,
 )
 
@@ -33,6 +36,55 @@ def test_synthetic_deliveries_are_distinct_signed_ready_messages():
         authors.add(json.dumps(item.get("user") or item["message_create"]["sender_id"]))
     assert len(authors) == 200  # one author each: the per-author limit never applies
     assert synthetic_deliveries(200, seed=5, image_share=0.2, dm_share=0.3)[7].key == keys[7]
+
+
+def _server_that_answers(head: bytes) -> tuple[str, threading.Thread]:
+    """A one-connection HTTP server that reads the request, sends `head`, and closes: what a
+    `magpie serve` killed with -9 half-way through its answer leaves the client holding."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with listener, listener.accept()[0] as connection:
+            connection.settimeout(5)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(65536)
+            head_part, _, body = request.partition(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head_part.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            while len(body) < length:
+                body += connection.recv(65536)
+            connection.sendall(head)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{port}/webhooks/twitter", thread
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"ok"',  # body cut off
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 100\r\n\r\n{",  # refusal cut off
+        b"HTTP/1.1 20",  # status line cut off
+        b"",  # closed before a status line
+    ],
+    ids=["body", "refusal-body", "status-line", "nothing"],
+)
+def test_an_answer_cut_off_by_a_killed_server_is_no_acknowledgement(head):
+    url, server = _server_that_answers(head)
+    assert post_once(url, b'{"for_user_id":"1"}', "secret", timeout=5) == 0
+    server.join(timeout=5)
+
+
+def test_a_whole_answer_is_its_status():
+    url, server = _server_that_answers(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    assert post_once(url, b"{}", "secret", timeout=5) == 200
+    server.join(timeout=5)
 
 
 @pytest.mark.parametrize("count", [0, MAX_COUNT + 1])
