@@ -8,6 +8,8 @@ score and a link, never credentials or whole payloads.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -19,6 +21,7 @@ from urllib.parse import quote
 
 from chalicelib.display import escape_controls
 from chalicelib.errors import UnavailableError
+from chalicelib.sqlite_file import SqliteFile
 
 logger = logging.getLogger(__name__)
 # urllib3 logs every request line (the URL path) at DEBUG, and the alert webhook's path is
@@ -146,30 +149,74 @@ def _summary(alert: dict[str, Any]) -> str:
 
 
 class LocalAlertSink:
+    """alerts.jsonl, append-only. An alert raised with a `key` is written once per key, even
+    when the process is killed after its line is appended and before the caller records
+    that it was: the sink keeps its own record beside the file (alerts-raised.sqlite), made
+    before the line is appended, and checks the bytes at the recorded offset on a retry."""
+
     def __init__(self, path: Path, stream: Any = None) -> None:
         self.path = path
         self._stream = stream
         self._console = True
+        self._raised: SqliteFile | None = None
 
     def mute_console(self) -> None:
         """Keep writing alerts.jsonl but print nothing (the demo prints alerts itself)."""
         self._console = False
 
-    def raise_alert(self, alert: dict[str, Any]) -> None:
+    def raise_alert(self, alert: dict[str, Any], key: str | None = None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(alert, ensure_ascii=False, separators=(",", ":")) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        line = (json.dumps(alert, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line.encode())
+            # One writer at a time, across threads and processes: the offset a line is
+            # recorded at is then the offset it is written at.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if key is not None and not self._claim(fd, key, line):
+                return
+            os.write(fd, line)
         finally:
-            os.close(fd)
+            os.close(fd)  # releases the lock
         if self._console:
             print(f"ALERT {summary(alert)}", file=self._stream or sys.stderr, flush=True)
+
+    def _claim(self, fd: int, key: str, line: bytes) -> bool:
+        """Whether this key's line still has to be written; records where it will go."""
+        digest = hashlib.sha256(line).hexdigest()
+        offset = os.fstat(fd).st_size
+        with self._raised_file().connect() as db:
+            row = db.execute(
+                "SELECT offset, length, digest FROM raised WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None and _holds(fd, row[0], row[1], row[2]):
+                return False  # written before (a retry after a crash, or a redelivery)
+            db.execute(
+                "INSERT OR REPLACE INTO raised (key, offset, length, digest) VALUES (?, ?, ?, ?)",
+                (key, offset, len(line), digest),
+            )
+        return True
+
+    def _raised_file(self) -> SqliteFile:
+        if self._raised is None:
+            self._raised = SqliteFile(
+                self.path.with_name("alerts-raised.sqlite"),
+                "CREATE TABLE IF NOT EXISTS raised ("
+                "key TEXT PRIMARY KEY, offset INTEGER, length INTEGER, digest TEXT)",
+            )
+        return self._raised
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+
+def _holds(fd: int, offset: int, length: int, digest: str) -> bool:
+    """Whether the file holds, at `offset`, the line whose SHA-256 is `digest`. A record
+    whose line never reached the file (killed before the append) points at another line,
+    or past the end."""
+    written = os.pread(fd, length, offset)
+    return len(written) == length and hashlib.sha256(written).hexdigest() == digest
 
 
 class SnsAlertSink:
@@ -179,7 +226,9 @@ class SnsAlertSink:
         self._client = client
         self._topic_arn = topic_arn
 
-    def raise_alert(self, alert: dict[str, Any]) -> None:
+    def raise_alert(self, alert: dict[str, Any], key: str | None = None) -> None:
+        # SNS has no de-duplication on a standard topic: `key` is the local sink's (see
+        # docs/ARCHITECTURE.md on alerts and redelivery).
         self._client.publish(
             TopicArn=self._topic_arn,
             Subject=f"Magpie alert: {alert.get('Kind')}"[:100],

@@ -114,7 +114,10 @@ class Conversation(Protocol):
 
 
 class AlertSink(Protocol):
-    def raise_alert(self, alert: dict[str, Any]) -> None: ...
+    def raise_alert(self, alert: dict[str, Any], key: str | None = None) -> None:
+        """Raise `alert`; with a `key`, an adapter that can raises it once per key, even
+        when a crash makes its caller raise it again."""
+        ...
 
 
 class KnownFaces(Protocol):

@@ -243,3 +243,61 @@ def test_on_aws_the_webhook_url_is_read_from_secrets_manager(aws_credentials, mo
     parameters.clear_caches()
     backend.reset()
     assert "AnalysisFailuresAlarm" in json.loads(call.request.body)["text"]
+
+
+ALERT = {"Kind": "NEGATIVE_MESSAGE", "Author": "someone", "Text": "awful", "Score": 0.9}
+
+
+def test_the_local_sink_writes_a_keyed_alert_once(tmp_path):
+    sink = alerts.LocalAlertSink(tmp_path / "alerts.jsonl")
+    sink.mute_console()
+    for _ in range(3):  # a redelivery, and a takeover after a kill: the same key again
+        sink.raise_alert(ALERT, key="MESSAGE_ANALYSED:MENTION:1")
+    sink.raise_alert(ALERT, key="MESSAGE_ANALYSED:MENTION:2")
+    sink.raise_alert(ALERT)  # no key: every call is an alert
+    sink.raise_alert(ALERT)
+    assert len(sink.read()) == 4
+    # A second sink over the same file (another process) knows the keys too.
+    again = alerts.LocalAlertSink(tmp_path / "alerts.jsonl")
+    again.mute_console()
+    again.raise_alert(ALERT, key="MESSAGE_ANALYSED:MENTION:2")
+    assert len(again.read()) == 4
+
+
+def test_a_keyed_alert_whose_append_never_happened_is_written_on_the_retry(tmp_path, monkeypatch):
+    """Killed after the sink recorded where the line would go and before it was appended:
+    the record points past the end (or, once another alert went there, at another line),
+    so the retry writes it."""
+    sink = alerts.LocalAlertSink(tmp_path / "alerts.jsonl")
+    sink.mute_console()
+    real_write = alerts.os.write
+
+    def killed(fd, data):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(alerts.os, "write", killed)
+    with pytest.raises(SystemExit):
+        sink.raise_alert(ALERT, key="k1")
+    monkeypatch.setattr(alerts.os, "write", real_write)
+    sink.raise_alert({**ALERT, "Text": "another"}, key="k2")  # takes the offset k1 recorded
+    sink.raise_alert(ALERT, key="k1")
+    sink.raise_alert(ALERT, key="k1")
+    assert [a["Text"] for a in sink.read()] == ["another", "awful"]
+
+
+def test_threads_raising_one_keyed_alert_write_it_once(tmp_path):
+    import threading
+
+    path = tmp_path / "alerts.jsonl"
+
+    def raise_it() -> None:
+        sink = alerts.LocalAlertSink(path)
+        sink.mute_console()
+        sink.raise_alert(ALERT, key="same")
+
+    threads = [threading.Thread(target=raise_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(alerts.LocalAlertSink(path).read()) == 1

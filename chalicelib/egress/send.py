@@ -327,7 +327,9 @@ def _publish_outcome(key: str, record: Record, context: Any = None) -> None:
     def publish_it() -> str:
         publish([OutgoingEvent(EGRESS, detail_type, detail)])
         if detail.get("Reason") == UNAUTHORIZED:
-            backend.alert_sink().raise_alert(alerts.reply_failed_alert(detail))
+            backend.alert_sink().raise_alert(
+                alerts.reply_failed_alert(detail), key=f"{key}:{detail_type}"
+            )
         return "published"
 
     backend.reply_idempotency().once(

@@ -29,9 +29,14 @@ def raise_alert(envelope: dict[str, Any], context: Any) -> None:
     from chalicelib.config import settings
 
     alert = alerts.alert_from_envelope(envelope)
+    # Keyed on the message, not the envelope: a replayed copy has a new envelope id.
+    detail = envelope.get("detail") or {}
+    key = f"{envelope['detail-type']}:{detail.get('Kind')}:{detail.get('MessageId')}"
 
     def write() -> str:
-        backend.alert_sink().raise_alert(alert)
+        # The sink dedupes on the key too: a kill after the line is appended and before
+        # `once` records it makes the takeover call this again.
+        backend.alert_sink().raise_alert(alert, key=key)
         return "raised"
 
     def forward() -> str:
@@ -40,11 +45,8 @@ def raise_alert(envelope: dict[str, Any], context: Any) -> None:
             alerts.forward_to_webhook(alert, url)
         return "forwarded"
 
-    # Keyed on the message, not the envelope: a replayed copy has a new envelope id. Two
-    # steps, as on AWS (the SNS topic, then its webhook subscriber): a failing webhook makes
+    # Two steps, as on AWS (the SNS topic, then its webhook subscriber): a failing webhook makes
     # the bus retry this delivery, and only the forward runs again, never the write.
-    detail = envelope.get("detail") or {}
-    key = f"{envelope['detail-type']}:{detail.get('Kind')}:{detail.get('MessageId')}"
     backend.idempotency().once("alert", key, write)
     backend.idempotency().once("alert-forward", key, forward)
 

@@ -38,7 +38,7 @@ class Alerts:
     def __init__(self) -> None:
         self.raised: list[dict] = []
 
-    def raise_alert(self, alert: dict) -> None:
+    def raise_alert(self, alert: dict, key: str | None = None) -> None:
         self.raised.append(alert)
 
 

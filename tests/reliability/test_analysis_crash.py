@@ -58,6 +58,9 @@ if point == "after_claim":  # the ending claimed, nothing published
     ending._publish = die
 elif point == "after_publish":  # published, not recorded: the window the chaos run found
     ending._publish = then_die(ending._publish)
+elif point == "after_alert_line":  # the alert appended to alerts.jsonl, not yet recorded
+    from chalicelib.alerts import LocalAlertSink
+    LocalAlertSink.raise_alert = then_die(LocalAlertSink.raise_alert)
 elif point == "after_record":  # recorded, the bus delivery not yet acknowledged
     real_complete = LocalBusStore.complete
     def complete(self, delivery):
@@ -132,3 +135,17 @@ def test_a_failed_analysis_killed_at_its_ending_is_never_answered_by_the_next_ru
     report = checked_ledger(home, [KEY])
     assert report.violations == [] and report.states == {"skipped": 1}
     assert report.analysis_endings == {"MESSAGE_ANALYSIS_FAILED": 1}
+
+
+@pytest.mark.parametrize(
+    ("analysis", "alert"), [("succeeds", "NEGATIVE_MESSAGE"), ("fails", "ANALYSIS_FAILED")]
+)
+def test_a_kill_after_the_alert_line_is_written_leaves_one_alert(tmp_path, analysis, alert):
+    """The chaos run's seed 19: killed after alerts.jsonl got the line and before the alert
+    step recorded it, the next run took the step over and wrote the line again."""
+    home = tmp_path / "home"
+    crash_then_restart(home, "after_alert_line", first=analysis, second=analysis)
+
+    assert alert_kinds(home) == [alert]
+    report = checked_ledger(home, [KEY])
+    assert report.violations == []
