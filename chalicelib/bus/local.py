@@ -324,6 +324,13 @@ class LocalBusStore:
             ).fetchone()[0]
         return busy + self.unrouted()
 
+    def activity(self) -> tuple[int, float]:
+        """What changes whenever the bus moves: the last event published and the last time
+        a delivery was claimed, finished, failed or postponed."""
+        with self._connect() as db:
+            updated = db.execute("SELECT COALESCE(MAX(updated_at), 0) FROM deliveries").fetchone()
+        return self.last_seq(), updated[0]
+
     def last_seq(self) -> int:
         with self._connect() as db:
             return db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]

@@ -38,7 +38,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,19 +180,38 @@ def read_outbox(root: Path) -> list[dict[str, Any]]:
     return records
 
 
-def wait_until_idle(home: Path, timeout: float, poll: float = 0.25) -> bool:
-    """Wait for the bus under `home` to have nothing pending (a runtime elsewhere delivers)."""
+def wait_until_idle(
+    home: Path,
+    timeout: float,
+    poll: float = 0.25,
+    *,
+    stall: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Wait for the bus under `home` to have nothing pending (a runtime elsewhere delivers).
+
+    With `stall`, give up as soon as the bus has not moved for that long (no delivery
+    claimed, finished, failed or postponed, no event published), whatever is left of
+    `timeout`: a slow machine is then waited for, and a stuck one is not."""
     path = home / "bus.sqlite3"
     if not path.exists():
         return True
     from chalicelib.bus.local import LocalBusStore
 
     store = LocalBusStore(path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = clock() + timeout
+    last_activity, moved_at = store.activity(), clock()
+    while clock() < deadline:
         if store.outstanding() == 0:
             return True
-        time.sleep(poll)
+        if stall is not None:
+            activity = store.activity()
+            if activity != last_activity:
+                last_activity, moved_at = activity, clock()
+            elif clock() - moved_at >= stall:
+                return False
+        sleep(poll)
     return store.outstanding() == 0
 
 

@@ -22,6 +22,12 @@ EVERY_PORT = "bus=0.2,blob=0.2,text=0.2,image=0.2,conversation=0.2,x=0.2"
 CRASH_HOOK = Path(__file__).with_name("crash_hook")
 CRASHED = 137
 # `make chaos` runs these tests under many seeds and collects every ledger report they check.
+# How long a run may take to settle is not a fixed time: a loaded machine (the suite runs
+# beside LocalStack) is slow, not stuck. A bus that has not moved for STALL_SECONDS is stuck
+# (a retry waits at most 30 s); SETTLE_CEILING only ends a run that moves for ever.
+STALL_SECONDS = 120
+SETTLE_CEILING = 1800
+
 CHAOS_SEED = "MAGPIE_CHAOS_SEED"
 CHAOS_REPORTS = "MAGPIE_CHAOS_REPORTS"
 
@@ -43,6 +49,11 @@ def checked_ledger(home: Path, expected) -> ledger.LedgerReport:
         path = Path(folder) / f"{uuid.uuid4().hex}.json"
         path.write_text(json.dumps(record))
     return report
+
+
+def settles(home: Path) -> bool:
+    """Whether the bus under `home` becomes idle before it stalls (see STALL_SECONDS)."""
+    return ledger.wait_until_idle(home, timeout=SETTLE_CEILING, poll=0.5, stall=STALL_SECONDS)
 
 
 def served(home: Path, **env: str) -> ServeProcess:

@@ -30,6 +30,7 @@ from tests.reliability.harness import (
     injected_ports,
     restart_if_dead,
     served,
+    settles,
 )
 
 
@@ -92,7 +93,7 @@ def test_500_messages_under_faults_and_a_kill_9_end_exactly_once(tmp_path):
         server.kill9()
         server.start()  # same home, same port: the sender's retries reach the new process
         sender.join(timeout=450)
-        assert ledger.wait_until_idle(home, timeout=400)
+        assert settles(home)
     finally:
         server.stop()
 
@@ -157,7 +158,7 @@ def storm(home, rng: random.Random) -> tuple[ledger.LedgerReport, list[str]]:
             server.kill9()
             server.start()
         sender.join(timeout=300)
-        assert ledger.wait_until_idle(home, timeout=240)
+        assert settles(home)
     finally:
         server.stop()
     driven = sender.result

@@ -23,7 +23,7 @@ from magpie.lake import LocalLake, TornLines
 from magpie.loadtest import drive, synthetic_deliveries
 
 from chalicelib.bus.local import LocalBusStore
-from tests.reliability.harness import SECRET, chaos_seed, checked_ledger, served
+from tests.reliability.harness import SECRET, chaos_seed, checked_ledger, served, settles
 
 BEFORE, DURING = 20, 60
 LEFT_FREE = 96 * 1024
@@ -81,7 +81,7 @@ def test_a_full_disk_is_waited_out_and_every_acknowledged_message_answered(tmp_p
         try:
             server.start()
             warm = drive(server.url, SECRET, first, deadline=time.monotonic() + 120)
-            assert ledger.wait_until_idle(home, timeout=120)
+            assert settles(home)
 
             # Room for part of the second burst only: the rest is refused, and what was
             # accepted meets the full disk on its way to a reply (X retries each refusal).
@@ -105,7 +105,7 @@ def test_a_full_disk_is_waited_out_and_every_acknowledged_message_answered(tmp_p
 
             ballast.unlink()  # space comes back
             sender.join(timeout=200)
-            assert ledger.wait_until_idle(home, timeout=180)
+            assert settles(home)
         finally:
             server.stop()
 

@@ -351,3 +351,59 @@ def test_the_ledger_command_reports_a_torn_lake_instead_of_a_traceback(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "1 torn lake line(s) skipped" in result.stdout
+
+
+class FakeClock:
+    """The waiter's clock and sleep: sleeping moves time on, and can let the bus move."""
+
+    def __init__(self, on_sleep=None) -> None:
+        self.now = 0.0
+        self.on_sleep = on_sleep or (lambda now: None)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.on_sleep(self.now)
+
+
+def busy_bus(home: Path) -> LocalBusStore:
+    store = LocalBusStore(home / "bus.sqlite3")
+    store.append([received("1")])
+    store.route_new([("analysis", lambda e: True)])
+    return store
+
+
+def test_waiting_for_idle_gives_up_on_a_bus_that_stopped_moving(tmp_path):
+    busy_bus(tmp_path)
+    clock = FakeClock()
+    assert not ledger.wait_until_idle(
+        tmp_path, timeout=3600, poll=1, stall=30, clock=clock, sleep=clock.sleep
+    )
+    assert clock.now == 30  # gave up after the stall, not at the timeout
+
+
+def test_waiting_for_idle_waits_as_long_as_the_bus_moves(tmp_path):
+    store = busy_bus(tmp_path)
+
+    def publish_now_and_then(now: float) -> None:  # a slow machine: an event every 20 s
+        if now % 20 == 0 and now < 200:
+            store.append([received(str(int(now)))])
+            store.route_new([("analysis", lambda e: True)])
+        if now == 200:
+            for delivery in store.claim_due(100):
+                store.complete(delivery)
+
+    clock = FakeClock(publish_now_and_then)
+    assert ledger.wait_until_idle(
+        tmp_path, timeout=3600, poll=1, stall=30, clock=clock, sleep=clock.sleep
+    )
+    assert clock.now == 200  # past any stall, but never 30 s without a move
+
+
+def test_waiting_for_idle_without_a_stall_waits_for_the_timeout(tmp_path):
+    busy_bus(tmp_path)
+    clock = FakeClock()
+    assert not ledger.wait_until_idle(tmp_path, timeout=90, poll=1, clock=clock, sleep=clock.sleep)
+    assert clock.now == 90
