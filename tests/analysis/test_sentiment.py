@@ -92,6 +92,34 @@ def test_e5_labels_clear_posts(clear_results: dict[str, dict], label: str) -> No
         assert result["SentimentScore"][label.title()] > 0.5, (text, result)
 
 
+# Plain requests of the kind the bot answers: asking for a joke is not scorn, nor a question
+# about a photo a complaint. On Twitter "joke" is mostly scorn, so a head fitted on tweets
+# alone called the first NEGATIVE; the fit adds bot.json's utterances as neutral examples.
+REQUESTS = [
+    "tell me a joke please",
+    "can you tell me a fact?",
+    "what is this?",
+    "who is in this photo?",
+    "who is this?",
+]
+
+
+def test_e5_plain_requests_to_the_bot_are_neutral(e5: E5Sentiment) -> None:
+    for text, result in zip(REQUESTS, e5.score(REQUESTS), strict=True):
+        assert result["Sentiment"] == "NEUTRAL", (text, result)
+
+
+def test_e5_requests_worded_with_feeling_keep_it(e5: E5Sentiment) -> None:
+    """Neutral utterances in the fit did not teach it that every request is neutral."""
+    angry, glad = e5.score(
+        [
+            "tell me why your stupid bot never answers, this is useless and I hate it",
+            "thank you so much, that joke made my day, I love this bot!",
+        ]
+    )
+    assert (angry["Sentiment"], glad["Sentiment"]) == ("NEGATIVE", "POSITIVE"), (angry, glad)
+
+
 def test_e5_results_have_comprehend_shape(clear_results: dict[str, dict]) -> None:
     for result in clear_results.values():
         assert_comprehend_shape(result)
