@@ -193,7 +193,7 @@ class CannedAI:
     """What Comprehend, Rekognition and Lex answer for the corpus (real response shapes)."""
 
     def __init__(self, meter: Meter, invoke_fulfilment: Any) -> None:
-        from chalicelib.analysis.local_text import strip_for_analysis
+        from chalicelib.analysis.text_prep import strip_for_analysis
 
         self.meter = meter
         self.invoke_fulfilment = invoke_fulfilment

@@ -14,21 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from chalicelib.errors import UnavailableError
+from chalicelib.ports import IdempotencyInProgress, IdempotencyUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600  # longer than the archive replays we expect to run
 DEFAULT_IN_PROGRESS_MS = 120_000  # a crashed attempt frees its key after this long
-
-
-class IdempotencyInProgress(UnavailableError, RuntimeError):
-    """The same key is being worked on right now by a live worker: wait, then try again."""
-
-
-class IdempotencyUnavailable(UnavailableError, RuntimeError):
-    """The idempotency store could not be read or written (a full disk, DynamoDB down)."""
 
 
 # Keys this process holds in progress right now, per thread (a stack, for nested `once`).

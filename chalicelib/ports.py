@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from chalicelib.errors import UnavailableError
 from chalicelib.events import DIRECT_MESSAGE, MENTION, OutgoingEvent
 
 T = TypeVar("T")
@@ -32,6 +33,14 @@ class BlobStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
     def get(self, key: str) -> bytes: ...
+
+
+class IdempotencyInProgress(UnavailableError, RuntimeError):
+    """The same key is being worked on right now by a live worker: wait, then try again."""
+
+
+class IdempotencyUnavailable(UnavailableError, RuntimeError):
+    """The idempotency store could not be read or written (a full disk, DynamoDB down)."""
 
 
 class IdempotencyStore(Protocol):

@@ -13,12 +13,11 @@ from magpie.moto_world import create_idempotency_table
 from moto import mock_aws
 
 from chalicelib.idempotency import (
-    IdempotencyInProgress,
-    IdempotencyUnavailable,
     PowertoolsIdempotency,
     dynamodb_persistence_layer,
     sqlite_persistence_layer,
 )
+from chalicelib.ports import IdempotencyInProgress, IdempotencyUnavailable
 from tests.conftest import ROOT
 
 

@@ -2,7 +2,7 @@
 
 The client is injected (a boto3 `comprehend` client), so this module never imports boto3.
 Every call is retried on throttling with `call_with_retries`. Texts are expected cleaned by
-`local_text.strip_for_analysis` already; offsets refer to the text passed in.
+`text_prep.strip_for_analysis` already; offsets refer to the text passed in.
 """
 
 from __future__ import annotations

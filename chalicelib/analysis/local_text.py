@@ -7,14 +7,13 @@ Models ship inside their packages and are loaded lazily, once per process: spaCy
 
 Offsets (`BeginOffset`/`EndOffset`) are Python string indices (code points) into the text
 passed in, end exclusive, as Comprehend's are. Callers clean the text with
-`strip_for_analysis` first and keep that cleaned text if they want to use the offsets.
+`text_prep.strip_for_analysis` first and keep that cleaned text if they want to use the offsets.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -61,23 +60,9 @@ UNDETERMINED_LANGUAGE = {"LanguageCode": "und", "Score": 0.0}  # BCP 47 "undeter
 # 915 MB on 200 KB of text.
 MAX_TEXT_CHARS = 5_000
 
-_URL = re.compile(r"(?:https?://|\bt\.co/)\S*", re.IGNORECASE)
-# An X handle: "@" + letters, digits, underscore; not part of an e-mail address.
-_MENTION = re.compile(r"(?<![\w@])@\w+")
-
 
 class SentimentScorer(Protocol):
     def score(self, texts: Sequence[str]) -> list[dict[str, Any]]: ...
-
-
-def strip_for_analysis(text: str) -> str:
-    """Remove @mentions and links (http(s):// and bare t.co/...), collapse whitespace.
-
-    Mentions and links are noise to every model: the bot's own handle would otherwise be an
-    entity of every message, and a t.co slug reads as a foreign word to language detection."""
-    without_urls = _URL.sub(" ", text)
-    without_mentions = _MENTION.sub(" ", without_urls)
-    return " ".join(without_mentions.split())
 
 
 @functools.cache

@@ -28,8 +28,8 @@ from typing import Any
 from chalicelib import events
 from chalicelib.analysis import ending, endings
 from chalicelib.analysis.failures import failure_text
-from chalicelib.analysis.local_text import strip_for_analysis
 from chalicelib.analysis.retry import CapabilityDisabled
+from chalicelib.analysis.text_prep import strip_for_analysis
 
 logger = logging.getLogger(__name__)
 

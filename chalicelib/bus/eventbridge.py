@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from chalicelib.bus import PublishError
+from chalicelib.bus.envelope import MAX_ENTRY_BYTES, entry_bytes, serialise_detail
 from chalicelib.events import OutgoingEvent
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 10  # PutEvents' limit per call
-MAX_ENTRY_BYTES = 256 * 1024
-
-
-def serialise_detail(detail: dict[str, Any]) -> str:
-    """The Detail string PutEvents is given (and the size check measures)."""
-    return json.dumps(detail, separators=(",", ":"))
-
-
-def entry_bytes(event: OutgoingEvent, detail: str | None = None) -> int:
-    """An entry's size as EventBridge counts it: the UTF-8 bytes of its Source, DetailType
-    and Detail (no Time or Resources are sent)."""
-    detail = serialise_detail(event.detail) if detail is None else detail
-    return len(detail.encode()) + len(event.source.encode()) + len(event.detail_type.encode())
 
 
 class EventBridgeBus:

@@ -49,7 +49,7 @@ from chalicelib.config import settings
 from chalicelib.egress.budget import BUDGET, XBudget
 from chalicelib.egress.guards import Admission, LoopGuards
 from chalicelib.egress.poster import outgoing_text, post_with_retries
-from chalicelib.egress.x_client import FinalXError, Unauthorized, UnconfirmedPost, XError
+from chalicelib.egress.x_errors import FinalXError, Unauthorized, UnconfirmedPost, XError
 from chalicelib.errors import MagpieError
 from chalicelib.events import (
     DIRECT_MESSAGE,

@@ -11,8 +11,8 @@ from typing import Any
 
 from chalicelib.bus import PublishError
 from chalicelib.config import ConfigError
-from chalicelib.idempotency import IdempotencyInProgress, IdempotencyUnavailable
 from chalicelib.ingress import signature, webhook
+from chalicelib.ports import IdempotencyInProgress, IdempotencyUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.bus.eventbridge import MAX_ENTRY_BYTES, entry_bytes, serialise_detail
+from chalicelib.bus.envelope import MAX_ENTRY_BYTES, entry_bytes, serialise_detail
 from chalicelib.errors import InputError
 from chalicelib.events import ContractError, MessageReceived, OutgoingEvent
 from chalicelib.ingress import signature

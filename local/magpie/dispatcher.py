@@ -36,7 +36,7 @@ from typing import Any
 
 from chalicelib.bus.local import Delivery, LocalBusStore, add_listener, remove_listener
 from chalicelib.bus.pattern import compile_pattern
-from chalicelib.idempotency import IdempotencyInProgress
+from chalicelib.ports import IdempotencyInProgress
 from chalicelib.sqlite_file import is_disk_full
 
 logger = logging.getLogger(__name__)

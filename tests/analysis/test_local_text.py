@@ -9,12 +9,9 @@ import botocore.session
 import pytest
 
 from chalicelib.analysis import local_text
-from chalicelib.analysis.local_text import (
-    SPACY_TO_COMPREHEND,
-    LocalTextAnalyser,
-    strip_for_analysis,
-)
+from chalicelib.analysis.local_text import SPACY_TO_COMPREHEND, LocalTextAnalyser
 from chalicelib.analysis.retry import CapabilityDisabled
+from chalicelib.analysis.text_prep import strip_for_analysis
 from chalicelib.ports import TextAnalyser
 
 COMPREHEND_ENTITY_TYPES = set(

@@ -13,7 +13,7 @@ from magpie.dispatcher import Dispatcher, Target, delivery_priority, pattern_tar
 from chalicelib.bus import PublishError
 from chalicelib.bus.local import LocalBusStore, LocalEventBus
 from chalicelib.events import OutgoingEvent
-from chalicelib.idempotency import IdempotencyInProgress
+from chalicelib.ports import IdempotencyInProgress
 from tests.conftest import ROOT
 
 

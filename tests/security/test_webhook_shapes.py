@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from chalicelib.bus.eventbridge import MAX_ENTRY_BYTES, entry_bytes
+from chalicelib.bus.envelope import MAX_ENTRY_BYTES, entry_bytes
 from chalicelib.events import OutgoingEvent
 from tests.conftest import BOT_ID, load_sample
 from tests.ingress.conftest import details, webhook_for  # noqa: F401  (a fixture)
