@@ -6,7 +6,7 @@ Each handler unwraps its event and calls one named function in chalicelib.
 
 from chalice import Chalice
 
-from chalicelib.alerts import forward_sns_message
+from chalicelib.alert_sinks import forward_sns_message
 from chalicelib.analysis import endings, steps
 from chalicelib.responders.fulfilment import lex_fulfilment as fulfil
 

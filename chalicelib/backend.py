@@ -247,11 +247,11 @@ def reply_lookup() -> ReplyLookup:
 
 @_cached
 def alert_sink() -> AlertSink:
-    from chalicelib import alerts
+    from chalicelib import alert_sinks
 
     if settings().backend == "aws":
-        return alerts.SnsAlertSink(aws_client("sns"), settings().alert_topic_arn)
-    return alerts.LocalAlertSink(settings().home / "alerts.jsonl")
+        return alert_sinks.SnsAlertSink(aws_client("sns"), settings().alert_topic_arn)
+    return alert_sinks.LocalAlertSink(settings().home / "alerts.jsonl")
 
 
 @_cached

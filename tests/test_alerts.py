@@ -9,7 +9,7 @@ import responses
 from chalice.test import Client
 from magpie.apps import load_app
 
-from chalicelib import alerts, backend
+from chalicelib import alert_sinks, alerts, backend
 from chalicelib.bus.pattern import matches
 from tests.conftest import ROOT
 
@@ -215,7 +215,7 @@ def test_webhook_failure_raises_so_sns_retries(core):
 
 
 def test_without_a_webhook_nothing_is_forwarded(local_env):
-    assert alerts.forward_sns_message('{"Kind": "ANALYSIS_FAILED"}') is False
+    assert alert_sinks.forward_sns_message('{"Kind": "ANALYSIS_FAILED"}') is False
 
 
 def test_on_aws_the_webhook_url_is_read_from_secrets_manager(aws_credentials, monkeypatch):
@@ -231,14 +231,14 @@ def test_on_aws_the_webhook_url_is_read_from_secrets_manager(aws_credentials, mo
     with mock_aws():
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name="magpie/alert-webhook", SecretString=json.dumps({"Url": ""}))
-        assert alerts.forward_sns_message(json.dumps(ALARM_MESSAGE)) is False
+        assert alert_sinks.forward_sns_message(json.dumps(ALARM_MESSAGE)) is False
         parameters.clear_caches()
         secrets.put_secret_value(
             SecretId="magpie/alert-webhook", SecretString=json.dumps({"Url": HOOK})
         )
         with responses.RequestsMock() as hook:
             hook.post(HOOK, json={"ok": True})
-            assert alerts.forward_sns_message(json.dumps(ALARM_MESSAGE)) is True
+            assert alert_sinks.forward_sns_message(json.dumps(ALARM_MESSAGE)) is True
             (call,) = hook.calls
     parameters.clear_caches()
     backend.reset()
@@ -249,7 +249,7 @@ ALERT = {"Kind": "NEGATIVE_MESSAGE", "Author": "someone", "Text": "awful", "Scor
 
 
 def test_the_local_sink_writes_a_keyed_alert_once(tmp_path):
-    sink = alerts.LocalAlertSink(tmp_path / "alerts.jsonl")
+    sink = alert_sinks.LocalAlertSink(tmp_path / "alerts.jsonl")
     sink.mute_console()
     for _ in range(3):  # a redelivery, and a takeover after a kill: the same key again
         sink.raise_alert(ALERT, key="MESSAGE_ANALYSED:MENTION:1")
@@ -258,7 +258,7 @@ def test_the_local_sink_writes_a_keyed_alert_once(tmp_path):
     sink.raise_alert(ALERT)
     assert len(sink.read()) == 4
     # A second sink over the same file (another process) knows the keys too.
-    again = alerts.LocalAlertSink(tmp_path / "alerts.jsonl")
+    again = alert_sinks.LocalAlertSink(tmp_path / "alerts.jsonl")
     again.mute_console()
     again.raise_alert(ALERT, key="MESSAGE_ANALYSED:MENTION:2")
     assert len(again.read()) == 4
@@ -268,17 +268,17 @@ def test_a_keyed_alert_whose_append_never_happened_is_written_on_the_retry(tmp_p
     """Killed after the sink recorded where the line would go and before it was appended:
     the record points past the end (or, once another alert went there, at another line),
     so the retry writes it."""
-    sink = alerts.LocalAlertSink(tmp_path / "alerts.jsonl")
+    sink = alert_sinks.LocalAlertSink(tmp_path / "alerts.jsonl")
     sink.mute_console()
-    real_write = alerts.os.write
+    real_write = alert_sinks.os.write
 
     def killed(fd, data):
         raise SystemExit("killed")
 
-    monkeypatch.setattr(alerts.os, "write", killed)
+    monkeypatch.setattr(alert_sinks.os, "write", killed)
     with pytest.raises(SystemExit):
         sink.raise_alert(ALERT, key="k1")
-    monkeypatch.setattr(alerts.os, "write", real_write)
+    monkeypatch.setattr(alert_sinks.os, "write", real_write)
     sink.raise_alert({**ALERT, "Text": "another"}, key="k2")  # takes the offset k1 recorded
     sink.raise_alert(ALERT, key="k1")
     sink.raise_alert(ALERT, key="k1")
@@ -291,7 +291,7 @@ def test_threads_raising_one_keyed_alert_write_it_once(tmp_path):
     path = tmp_path / "alerts.jsonl"
 
     def raise_it() -> None:
-        sink = alerts.LocalAlertSink(path)
+        sink = alert_sinks.LocalAlertSink(path)
         sink.mute_console()
         sink.raise_alert(ALERT, key="same")
 
@@ -300,4 +300,4 @@ def test_threads_raising_one_keyed_alert_write_it_once(tmp_path):
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(alerts.LocalAlertSink(path).read()) == 1
+    assert len(alert_sinks.LocalAlertSink(path).read()) == 1

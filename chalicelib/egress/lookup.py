@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.egress.poster import outgoing_text
+from chalicelib.egress.content import outgoing_text
 from chalicelib.egress.x_client import (
     XCredentials,
     XSession,

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chalicelib.egress.poster import outgoing_images, outgoing_text
+from chalicelib.egress.content import outgoing_images, outgoing_text
 from chalicelib.media_types import EXTENSION_BY_MIME
 from chalicelib.ports import PostResult, ReplyRequest
 

@@ -47,8 +47,9 @@ from typing import Any
 from chalicelib import alerts, backend
 from chalicelib.config import settings
 from chalicelib.egress.budget import BUDGET, XBudget
-from chalicelib.egress.guards import Admission, LoopGuards
-from chalicelib.egress.poster import outgoing_text, post_with_retries
+from chalicelib.egress.content import outgoing_text
+from chalicelib.egress.delivery import post_with_retries
+from chalicelib.egress.loop_guards import Admission, LoopGuards
 from chalicelib.egress.x_errors import FinalXError, Unauthorized, UnconfirmedPost, XError
 from chalicelib.errors import MagpieError
 from chalicelib.events import (

@@ -4,7 +4,7 @@ Replies and DMs go through tweepy's v2 `Client`; media goes to the v2 upload end
 directly, because tweepy 4.17 only uploads through v1.1. Both are signed with OAuth 1.0a
 user context (tweepy's handler), share one requests session with a default timeout (tweepy
 sets none), and every failure leaves this module as one of the `XError` classes below, so the
-delivery policy (`poster.post_with_retries`) never sees tweepy or requests exceptions.
+delivery policy (`delivery.post_with_retries`) never sees tweepy or requests exceptions.
 
 Error answers are mapped by a response hook on that session, before tweepy reads them:
 tweepy parses `x-rate-limit-reset` with int() and would raise a bare ValueError for any

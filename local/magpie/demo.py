@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from chalicelib.alerts import LocalAlertSink, summary
+from chalicelib.alert_sinks import LocalAlertSink
+from chalicelib.alerts import summary
 from magpie.apps import ROOT
 from magpie.client import post_signed
 from magpie.describe import describe
@@ -25,7 +26,7 @@ DEMO_BOT_USER_ID = "1876543210987654321"  # the bot of the bundled (made-up) sam
 def _quiet_alerts() -> None:
     """The demo prints alerts under their delivery, so the sink's own console line is muted."""
     from chalicelib import backend
-    from chalicelib.alerts import LocalAlertSink
+    from chalicelib.alert_sinks import LocalAlertSink
 
     sink = backend.alert_sink()
     assert isinstance(sink, LocalAlertSink)  # the demo runs the local backend only

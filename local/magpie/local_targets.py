@@ -25,7 +25,7 @@ def run_analysis(envelope: dict[str, Any], context: Any) -> None:
 
 def raise_alert(envelope: dict[str, Any], context: Any) -> None:
     """The SNS topic and the core app's forwarder, locally."""
-    from chalicelib import alerts, backend
+    from chalicelib import alert_sinks, alerts, backend
     from chalicelib.config import settings
 
     alert = alerts.alert_from_envelope(envelope)
@@ -42,7 +42,7 @@ def raise_alert(envelope: dict[str, Any], context: Any) -> None:
     def forward() -> str:
         url = settings().alert_webhook_url
         if url:
-            alerts.forward_to_webhook(alert, url)
+            alert_sinks.forward_to_webhook(alert, url)
         return "forwarded"
 
     # Two steps, as on AWS (the SNS topic, then its webhook subscriber): a failing webhook makes

@@ -173,7 +173,7 @@ def test_whole_failure_publishes_message_analysis_failed(local_env, monkeypatch)
 
 @pytest.mark.slow
 def test_runtime_analyses_once_and_alerts_on_negative_messages(mirror_env):
-    from chalicelib.alerts import LocalAlertSink
+    from chalicelib.alert_sinks import LocalAlertSink
     from chalicelib.events import OutgoingEvent
 
     negative = message(
@@ -196,7 +196,7 @@ def test_runtime_analyses_once_and_alerts_on_negative_messages(mirror_env):
 def test_analysis_failed_raises_an_alert(local_env):
     from magpie.local_targets import raise_alert
 
-    from chalicelib.alerts import LocalAlertSink
+    from chalicelib.alert_sinks import LocalAlertSink
 
     envelope = {
         "id": "e1",

@@ -10,13 +10,12 @@ import pytest
 from magpie.moto_world import create_idempotency_table
 from moto import mock_aws
 
-from chalicelib.egress.guards import (
+from chalicelib.egress.guards import DynamoDbGuardStore, SqliteGuardStore
+from chalicelib.egress.loop_guards import (
     AUTHOR_RATE_LIMITED,
     OWN_MESSAGE,
     THREAD_TOO_DEEP,
-    DynamoDbGuardStore,
     LoopGuards,
-    SqliteGuardStore,
     author_bucket,
 )
 

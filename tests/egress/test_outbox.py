@@ -2,8 +2,8 @@ import json
 import re
 from pathlib import Path
 
+from chalicelib.egress.delivery import post_with_retries
 from chalicelib.egress.outbox import DryRunOutbox
-from chalicelib.egress.poster import post_with_retries
 from chalicelib.egress.text_fit import ELLIPSIS, weighted_length
 from chalicelib.ports import Poster, ReplyRequest
 

@@ -6,14 +6,9 @@ import pytest
 import requests
 import responses
 
-from chalicelib.egress.poster import (
-    MAX_IMAGE_BYTES,
-    ImageTooLarge,
-    XPoster,
-    backoff_delay,
-    fit_image,
-    post_with_retries,
-)
+from chalicelib.egress.content import MAX_IMAGE_BYTES, ImageTooLarge, fit_image
+from chalicelib.egress.delivery import backoff_delay, post_with_retries
+from chalicelib.egress.poster import XPoster
 from chalicelib.egress.text_fit import ELLIPSIS, weighted_length
 from chalicelib.egress.x_client import (
     MEDIA_UPLOAD_URL,

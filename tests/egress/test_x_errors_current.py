@@ -8,7 +8,7 @@ import json
 import random
 
 from chalicelib import backend
-from chalicelib.egress.poster import MAX_IMAGE_BYTES
+from chalicelib.egress.content import MAX_IMAGE_BYTES
 from chalicelib.egress.x_client import MEDIA_UPLOAD_URL
 from chalicelib.events import ReplySkipped, TweetFailed, TweetSent
 from tests.egress import test_send

@@ -59,7 +59,7 @@ if point == "after_claim":  # the ending claimed, nothing published
 elif point == "after_publish":  # published, not recorded: the window the chaos run found
     ending._publish = then_die(ending._publish)
 elif point == "after_alert_line":  # the alert appended to alerts.jsonl, not yet recorded
-    from chalicelib.alerts import LocalAlertSink
+    from chalicelib.alert_sinks import LocalAlertSink
     LocalAlertSink.raise_alert = then_die(LocalAlertSink.raise_alert)
 elif point == "after_record":  # recorded, the bus delivery not yet acknowledged
     real_complete = LocalBusStore.complete

@@ -11,7 +11,7 @@ import responses
 from magpie.dispatcher import Dispatcher
 from magpie.local_targets import local_targets
 
-from chalicelib import alerts, backend
+from chalicelib import alert_sinks, alerts, backend
 from chalicelib.events import OutgoingEvent
 from tests.conftest import ROOT
 from tests.test_alerts import HOOK, core, sns_event  # noqa: F401  (core: a fixture)
@@ -79,7 +79,7 @@ def test_a_posts_text_is_one_quoted_line_in_the_slack_alert(core, shape):  # noq
 
 def test_console_alerts_show_ansi_escapes_as_text_not_as_colour(local_env, capsys):
     detail = negative_detail(text="\x1b[2J\x1b[31mFAKE", author="\x1b]0;pwned\x07ana")
-    alerts.LocalAlertSink(local_env / "alerts.jsonl").raise_alert(
+    alert_sinks.LocalAlertSink(local_env / "alerts.jsonl").raise_alert(
         alerts.alert_from_envelope(envelope(detail))
     )
     err = capsys.readouterr().err
