@@ -1,5 +1,6 @@
 """Core: the analysis steps the state machine calls, the report of an analysis execution
-that ended without one (from the state machine's log), the alert fan-out, and Lex fulfilment.
+that ended without one (from the state machine's log), the alerts and their fan-out, and Lex
+fulfilment.
 
 Each handler unwraps its event and calls one named function in chalicelib.
 """
@@ -7,6 +8,8 @@ Each handler unwraps its event and calls one named function in chalicelib.
 from chalice import Chalice
 
 from chalicelib.alert_sinks import forward_sns_message
+from chalicelib.alerting import raise_alert_for_event
+from chalicelib.alerts import ALERT_PATTERNS
 from chalicelib.analysis import endings, steps
 from chalicelib.responders.fulfilment import lex_fulfilment as fulfil
 
@@ -48,6 +51,23 @@ def analysis_stopped(event, context):
 @app.lambda_function(name="lex_fulfilment")
 def lex_fulfilment(event, context):
     return fulfil(event)
+
+
+# One function per alert rule (a rule has one pattern); each raises its alert once per
+# message onto the topic.
+@app.on_cw_event(ALERT_PATTERNS["negative"], name="alert_negative")
+def alert_negative(event):
+    return raise_alert_for_event(event.to_dict(), context=event.context)
+
+
+@app.on_cw_event(ALERT_PATTERNS["analysis_failed"], name="alert_analysis_failed")
+def alert_analysis_failed(event):
+    return raise_alert_for_event(event.to_dict(), context=event.context)
+
+
+@app.on_cw_event(ALERT_PATTERNS["reply_failed"], name="alert_reply_failed")
+def alert_reply_failed(event):
+    return raise_alert_for_event(event.to_dict(), context=event.context)
 
 
 @app.on_sns_message(topic=ALERT_TOPIC)

@@ -502,7 +502,7 @@ class AwsWorld:
             (s.target, compile_pattern(s.pattern).matches, s.handler)
             for s in event_subscriptions(["responders", "egress"])
         ]
-        self.alert_rules = [compile_pattern(p).matches for p in ALERT_PATTERNS.values()]
+        self.alert_rules = {name: compile_pattern(p).matches for name, p in ALERT_PATTERNS.items()}
 
     def _web(self, web: Any) -> None:
         meter, wait = self.meter, latency_model()["aws"]
@@ -630,8 +630,9 @@ class AwsWorld:
             self.outcomes[str(detail.get("MessageId"))] = kind
         if kind == "MESSAGE_RECEIVED" and envelope["source"] == "magpie.ingress":
             self.workflow(detail)
-        if any(matches(envelope) for matches in self.alert_rules):
-            self.alert(envelope)
+        for name, matches in self.alert_rules.items():
+            if matches(envelope):
+                self.alert(name, envelope)
         for name, matches, handler in self.routes:
             if matches(envelope):
                 app, function = name.split(".", 1)
@@ -676,10 +677,13 @@ class AwsWorld:
         self.usage["express_executions"] += 1
         self.usage["express_gb_seconds"] += pricing.express_gb_seconds(duration)
 
-    def alert(self, envelope: dict[str, Any]) -> None:
-        """The rule's SNS target publishes (no Lambda), SNS emails the subscriber and calls
-        the core app's forwarder."""
-        self.usage["sns_publishes"] += 1
+    def alert(self, rule: str, envelope: dict[str, Any]) -> None:
+        """The rule's alert function claims the alert (DynamoDB) and publishes it (SNS,
+        both metered as its requests); SNS e-mails the subscriber and calls the core app's
+        forwarder with the JSON alert."""
+        core = self.apps["core"]
+        function = f"alert_{rule}"
+        alert = self.invoke("core", function, getattr(core, function), envelope)
         self.usage["sns_emails"] += 1
         sns_event = {
             "Records": [
@@ -687,7 +691,7 @@ class AwsWorld:
                     "EventSource": "aws:sns",
                     "EventSubscriptionArn": "arn",
                     "Sns": {
-                        "Message": json.dumps(envelope),
+                        "Message": json.dumps(alert),
                         "Subject": None,
                         "MessageAttributes": {},
                         "TopicArn": "arn",
@@ -697,7 +701,6 @@ class AwsWorld:
                 }
             ]
         }
-        core = self.apps["core"]
         self.invoke("core", "forward_alert", core.forward_alert, sns_event)
 
     # --- the bill ---

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chalicelib.alerts import alert_text, summary, webhook_text
+from chalicelib.alerts import alert_text, plain_alert_text, summary, webhook_text
+from chalicelib.display import escape_controls
 from chalicelib.errors import UnavailableError
 from chalicelib.sqlite_file import SqliteFile
 
@@ -88,19 +89,26 @@ def _holds(fd: int, offset: int, length: int, digest: str) -> bool:
 
 
 class SnsAlertSink:
-    """Publishes alerts raised in code (e.g. egress 401s) to the same topic the rules feed."""
+    """The alert topic: its e-mail subscribers get the alert as text, one line per field
+    (`plain_alert_text`), and every other subscriber (the core app's webhook forwarder, a
+    queue) the alert as JSON."""
 
     def __init__(self, client: Any, topic_arn: str) -> None:
         self._client = client
         self._topic_arn = topic_arn
 
     def raise_alert(self, alert: dict[str, Any], key: str | None = None) -> None:
-        # SNS has no de-duplication on a standard topic: `key` is the local sink's (see
-        # docs/ARCHITECTURE.md on alerts and redelivery).
+        # A standard topic has no de-duplication: the caller's idempotency record is what
+        # keeps a redelivered event from publishing again (chalicelib/alerting.py).
+        message = {
+            "default": json.dumps(alert, ensure_ascii=False),
+            "email": plain_alert_text(alert),
+        }
         self._client.publish(
             TopicArn=self._topic_arn,
-            Subject=f"Magpie alert: {alert.get('Kind')}"[:100],
-            Message=json.dumps(alert, ensure_ascii=False),
+            Subject=escape_controls(f"Magpie alert: {alert.get('Kind')}")[:100],
+            Message=json.dumps(message, ensure_ascii=False),
+            MessageStructure="json",
         )
 
 

@@ -1,7 +1,8 @@
 """Alerts: negative messages, failed analyses and failed replies, for a human to look at.
 
-On AWS an EventBridge rule feeds the SNS topic (infrastructure) and the core app forwards
-each SNS message to an optional Slack-compatible webhook. Locally the same alert is printed
+On AWS a rule per pattern invokes the core app's alert function, which publishes the alert
+once per message to the SNS topic (chalicelib/alerting.py), and the core app forwards each
+SNS message to an optional Slack-compatible webhook. Locally the same alert is printed
 and appended to `MAGPIE_HOME/alerts.jsonl`. This module says what an alert is and how it
 reads; the sinks that raise one are adapters (chalicelib/alert_sinks.py). An alert carries
 the author, the text, the score and a link, never credentials or whole payloads.
@@ -88,7 +89,8 @@ ALERT_BUILDERS = {
 # negatives score well above it). See chalicelib/analysis/models/README.md.
 ALERT_MIN_NEGATIVE_SCORE = 0.6
 
-# The same patterns the infrastructure's SNS rules use (infra reads them from here).
+# The patterns of the alert rules: the core app's alert functions subscribe to them on AWS
+# (app.py), the local bus's alert targets locally.
 ALERT_PATTERNS: dict[str, dict[str, Any]] = {
     "negative": {
         "source": ["magpie.analysis"],
@@ -150,9 +152,9 @@ def slack_escape(text: str) -> str:
 
 def webhook_text(message: str, subject: str | None = None) -> str:
     """What the webhook shows for one SNS message on the alert topic, whoever wrote it:
-    a CloudWatch alarm's JSON, an alert raised in code (ours: it has a `Kind`), an event
-    EventBridge delivered whole, or the text a rule's input transformer wrote (a JSON
-    string). Every part that came from outside is escaped."""
+    a CloudWatch alarm's JSON, an alert of ours (it has a `Kind`), an event EventBridge
+    delivered whole, or any other text someone published to the topic. Every part that
+    came from outside is escaped."""
     try:
         parsed: Any = json.loads(message)
     except ValueError:
@@ -179,9 +181,16 @@ def _alarm_text(alarm: dict[str, Any]) -> str:
 
 
 def alert_text(alert: dict[str, Any]) -> str:
-    """One line per field. Every value is kept on its line (control characters escaped),
-    and the values a stranger writes (the text; an author that is not a plain handle) are
-    quoted as inline code, where Slack renders no link and no formatting."""
+    """The alert for the Slack-compatible webhook: `plain_alert_text` with Slack's three
+    control characters escaped."""
+    return slack_escape(plain_alert_text(alert))
+
+
+def plain_alert_text(alert: dict[str, Any]) -> str:
+    """One line per field (the alert e-mail's body). Every value is kept on its line
+    (control characters escaped), and the values a stranger writes (the text; an author
+    that is not a plain handle) are quoted as inline code, where Slack renders no link and
+    no formatting: a message's text cannot add a line, a field or a link of its own."""
     lines = [f"Magpie alert [{_field(alert['Kind'])}]"]
     if alert.get("Author"):
         lines[0] += f" from @{_name(alert['Author'])}"
@@ -196,7 +205,7 @@ def alert_text(alert: dict[str, Any]) -> str:
         lines.append(_field(alert["Link"]))
     if alert.get("MessageId"):
         lines.append(f"Message id: {_name(alert['MessageId'])}")
-    return slack_escape("\n".join(lines)[:MAX_WEBHOOK_TEXT])
+    return "\n".join(lines)[:MAX_WEBHOOK_TEXT]
 
 
 def _field(value: Any) -> str:

@@ -174,6 +174,38 @@ def test_a_negative_message_alerts_on_the_topic(deployed: Deployed) -> None:
     assert "2077393608889140004" in alert
 
 
+def test_a_copy_of_an_ending_on_the_bus_raises_no_second_alert(deployed: Deployed) -> None:
+    """EventBridge delivers at least once and an archive replay delivers again: the same
+    negative MESSAGE_ANALYSED put on the bus a second time e-mails no second alert."""
+    text = "@acme_helper_bot this is awful, terrible and broken. I hate it, worst ever."
+    body = delivery("mention-negative.json", tweet_id="2077393608889140011", text=text)
+    assert post(deployed, body).status_code == 200
+    message_id = received(deployed, tweet_id_of(body))["detail"]["MessageId"]
+    analysed = event_of(deployed, "MESSAGE_ANALYSED", message_id)
+    deployed.wait_for_alert(lambda alert: "NEGATIVE" in alert and message_id in alert)
+    event_of(deployed, "TWEET_SENT", message_id)
+
+    deployed.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": deployed.outputs["EventBusName"],
+                "Source": analysed["source"],
+                "DetailType": analysed["detail-type"],
+                "Detail": json.dumps(analysed["detail"]),
+            }
+        ]
+    )
+    # A later negative message's alert: the copy's alert, had there been one, had as long.
+    later = delivery("mention-negative.json", tweet_id="2077393608889140012", text=text)
+    assert post(deployed, later).status_code == 200
+    later_id = received(deployed, tweet_id_of(later))["detail"]["MessageId"]
+    deployed.wait_for_alert(lambda alert: "NEGATIVE" in alert and later_id in alert)
+    event_of(deployed, "TWEET_SENT", later_id)
+
+    assert len([a for a in deployed.seen_alerts if message_id in a]) == 1
+    assert len(replies_to(deployed, tweet_id_of(body))) == 1
+
+
 def test_a_duplicate_delivery_is_answered_once(deployed: Deployed) -> None:
     body = delivery("mention-plain.json", tweet_id="2077393608889140005")
     tweet_id = tweet_id_of(body)
@@ -215,7 +247,9 @@ def test_a_failing_analysis_publishes_message_analysis_failed(deployed: Deployed
         message_id = received(deployed, tweet_id_of(body))["detail"]["MessageId"]
 
         failed = event_of(deployed, "MESSAGE_ANALYSIS_FAILED", message_id)
-        alert = deployed.wait_for_alert(lambda text: "failed" in text and message_id in text)
+        alert = deployed.wait_for_alert(
+            lambda text: "ANALYSIS_FAILED" in text and message_id in text
+        )
     finally:
         _set_environment(lam, name, environment)
 

@@ -47,6 +47,18 @@ def local_env(tmp_path, monkeypatch):
     backend.reset()
 
 
+def create_idempotency_table(name: str) -> None:
+    """The stack's idempotency table in moto: Powertools' key name, on demand."""
+    import boto3
+
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 @pytest.fixture
 def aws_credentials(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

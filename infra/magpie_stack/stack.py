@@ -2,8 +2,8 @@
 
 The four Chalice apps come in through `chalice.cdk.Chalice` (chalice_apps.py); this stack
 adds what Chalice cannot declare: the custom bus and who may publish on it, the archive,
-logs, metrics, dashboard and alarms, the analysis state machine, the alert topic and its
-rules, the Lex bot, the buckets, the idempotency table, the data lake, the dead-letter
+logs, metrics, dashboard and alarms, the analysis state machine, the alert topic, the Lex
+bot, the buckets, the idempotency table, the data lake, the dead-letter
 queues, and one least-privilege role per function.
 
 `profile` (CDK context `magpie:profile`) picks the AI providers: `full` (default) uses
@@ -12,7 +12,7 @@ and deploys no Lex bot (lite.py).
 
 `MagpieStack.__init__` lists the steps in order; beside the constructs of their own
 (bus.py, analysis.py, lake.py, lex.py, ...) the stack's parameters are in parameters.py,
-each function's environment and permissions in wiring.py, the alert topic and its rules in
+each function's environment and permissions in wiring.py, the alert topic in
 alerts.py, the alarms and dashboard in monitoring.py. Those modules make their constructs
 with the stack as scope, never a scope of their own: a logical id derives from the path, so
 moving code between them moves no resource.
@@ -40,7 +40,7 @@ from constructs import Construct
 from chalicelib import events as contract
 from chalicelib.analysis.endings import ENDINGS
 from magpie_stack import nag, wiring
-from magpie_stack.alerts import alert_rules, alert_topic, alert_webhook_secret, alerts_key
+from magpie_stack.alerts import alert_topic, alert_webhook_secret, alerts_key
 from magpie_stack.analysis import ANALYSIS_STEPS, AnalysisWorkflow
 from magpie_stack.bus import BUS_NAME, EventSpine
 from magpie_stack.chalice_apps import ChaliceApp
@@ -117,9 +117,6 @@ class MagpieStack(cdk.Stack):
         self.spine.restrict_publishers(self.publishers)
 
         self.analysis = self._analysis_workflow()
-        self.alert_rules = alert_rules(
-            self, bus=self.spine.bus, topic=self.topic, dead_letters=self.rule_dead_letters
-        )
         self.lake = self._data_lake(repo_root)
         self.alarms = self._alarms_and_dashboard()
         self._outputs()

@@ -122,6 +122,7 @@ def core(stack: StackParts) -> None:
         allow(app, name, TABLE_ACTIONS, [stack.idempotency.table_arn])
     app.set_async_dead_letter_queue("analysis_stopped", stack.lambda_dead_letters.queue_arn)
     app.set_environment("lex_fulfilment", {})
+    alert_functions(stack)
     app.set_environment(
         "forward_alert", {"ALERT_WEBHOOK_SECRET_ID": stack.webhook_secret.secret_arn}
     )
@@ -130,6 +131,27 @@ def core(stack: StackParts) -> None:
         "forward_alert", stack.topic.topic_arn, stack.lambda_dead_letters.queue_arn
     )
     app.set_async_dead_letter_queue("forward_alert", stack.lambda_dead_letters.queue_arn)
+
+
+ALERT_FUNCTIONS = ("alert_negative", "alert_analysis_failed", "alert_reply_failed")
+
+
+def alert_functions(stack: StackParts) -> None:
+    """The alert functions (one per ALERT_PATTERNS rule, moved onto the bus with the other
+    rules): each claims its alert in the idempotency table and publishes it to the
+    encrypted topic, so a redelivered or replayed event e-mails no second alert."""
+    app = stack.apps["core"]
+    for name in ALERT_FUNCTIONS:
+        app.set_environment(
+            name,
+            {
+                "ALERT_TOPIC_ARN": stack.topic.topic_arn,
+                "IDEMPOTENCY_TABLE": stack.idempotency.table_name,
+            },
+        )
+        allow(app, name, TABLE_ACTIONS, [stack.idempotency.table_arn])
+        allow(app, name, ["sns:Publish"], [stack.topic.topic_arn])
+        allow(app, name, ["kms:GenerateDataKey", "kms:Decrypt"], [stack.alerts_key.key_arn])
 
 
 def step_timeouts(stack: StackParts) -> None:

@@ -25,19 +25,11 @@ def run_analysis(envelope: dict[str, Any], context: Any) -> None:
 
 def raise_alert(envelope: dict[str, Any], context: Any) -> None:
     """The SNS topic and the core app's forwarder, locally."""
-    from chalicelib import alert_sinks, alerts, backend
+    from chalicelib import alert_sinks, backend
+    from chalicelib.alerting import alert_key, raise_alert_for_event
     from chalicelib.config import settings
 
-    alert = alerts.alert_from_envelope(envelope)
-    # Keyed on the message, not the envelope: a replayed copy has a new envelope id.
-    detail = envelope.get("detail") or {}
-    key = f"{envelope['detail-type']}:{detail.get('Kind')}:{detail.get('MessageId')}"
-
-    def write() -> str:
-        # The sink dedupes on the key too: a kill after the line is appended and before
-        # `once` records it makes the takeover call this again.
-        backend.alert_sink().raise_alert(alert, key=key)
-        return "raised"
+    alert = raise_alert_for_event(envelope)
 
     def forward() -> str:
         url = settings().alert_webhook_url
@@ -45,10 +37,10 @@ def raise_alert(envelope: dict[str, Any], context: Any) -> None:
             alert_sinks.forward_to_webhook(alert, url)
         return "forwarded"
 
-    # Two steps, as on AWS (the SNS topic, then its webhook subscriber): a failing webhook makes
-    # the bus retry this delivery, and only the forward runs again, never the write.
-    backend.idempotency().once("alert", key, write)
-    backend.idempotency().once("alert-forward", key, forward)
+    # Two steps, as on AWS (the alert function publishing to the topic, then the topic's
+    # webhook subscriber): a failing webhook makes the bus retry this delivery, and only the
+    # forward runs again, never the alert.
+    backend.idempotency().once("alert-forward", alert_key(envelope), forward)
 
 
 def local_targets(home: Path) -> list[Target]:

@@ -25,7 +25,7 @@ from moto import mock_aws
 from chalicelib import backend
 from chalicelib.analysis.endings import LogDeliveryUnreadable
 from chalicelib.analysis.executions import DynamoDbExecutions
-from tests.conftest import ROOT
+from tests.conftest import ROOT, create_idempotency_table
 
 FIXTURE = ROOT / "tests" / "fixtures" / "events" / "MESSAGE_RECEIVED.json"
 ACCOUNT = "123456789012"
@@ -111,12 +111,7 @@ def tap(aws_credentials, monkeypatch):
         monkeypatch.setenv("EVENT_BUS_NAME", BUS)
         monkeypatch.setenv("MEDIA_BUCKET", "magpie-media")
         backend.reset()
-        boto3.client("dynamodb").create_table(  # the stack's: Powertools' key and TTL names
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_idempotency_table(TABLE)
         yield Tap()
         backend.reset()
 

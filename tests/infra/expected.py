@@ -29,6 +29,13 @@ EXPECTED_ENVIRONMENT = {
     },
     "lex_fulfilment": {},
     "forward_alert": {"ALERT_WEBHOOK_SECRET_ID": "AlertWebhookSecretArn"},
+    **{
+        f"alert_{name}": {
+            "ALERT_TOPIC_ARN": "AlertTopicArn",
+            "IDEMPOTENCY_TABLE": "IdempotencyTableName",
+        }
+        for name in ("negative", "analysis_failed", "reply_failed")
+    },
     "api_handler": {
         "EVENT_BUS_NAME": "EventBusName",
         "IDEMPOTENCY_TABLE": "IdempotencyTableName",
