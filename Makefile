@@ -77,7 +77,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 ## Every chaos and crash test (tests/reliability/) 20 times, each under its own seed:
-## a table of lost / answered twice / two endings -> bench/results/chaos.json. 5-8 min a run.
+## a table of lost / answered twice / two endings -> bench/results/chaos.json. 2.5-5 min a run.
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos --runs 20
 

@@ -11,7 +11,7 @@ failed test is named with its seed, so it can be run again alone:
 
     MAGPIE_CHAOS_SEED=<seed> .venv/bin/pytest tests/reliability/<file>::<test>
 
-It is not part of `make test`: a run takes 5 to 8 minutes on two cores, 20 runs two hours.
+It is not part of `make test`: a run takes 2.5 to 5 minutes on two cores, 20 runs about an hour.
 """
 
 from __future__ import annotations
