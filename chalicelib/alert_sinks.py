@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.alerts import alert_text, plain_alert_text, summary, webhook_text
-from chalicelib.display import escape_controls
 from chalicelib.errors import UnavailableError
 from chalicelib.sqlite_file import SqliteFile
 
@@ -106,7 +105,7 @@ class SnsAlertSink:
         }
         self._client.publish(
             TopicArn=self._topic_arn,
-            Subject=escape_controls(f"Magpie alert: {alert.get('Kind')}")[:100],
+            Subject=f"Magpie alert: {alert.get('Kind')}"[:100],  # Kind is one of ours
             Message=json.dumps(message, ensure_ascii=False),
             MessageStructure="json",
         )

@@ -22,6 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
 from chalicelib import events as contract
+from chalicelib.alerts import ALERT_PATTERNS
 from magpie_stack.budget import STEP_TIMEOUT_SECONDS
 from magpie_stack.chalice_apps import ChaliceApp
 from magpie_stack.lex import LexBot
@@ -133,15 +134,13 @@ def core(stack: StackParts) -> None:
     app.set_async_dead_letter_queue("forward_alert", stack.lambda_dead_letters.queue_arn)
 
 
-ALERT_FUNCTIONS = ("alert_negative", "alert_analysis_failed", "alert_reply_failed")
-
-
 def alert_functions(stack: StackParts) -> None:
-    """The alert functions (one per ALERT_PATTERNS rule, moved onto the bus with the other
-    rules): each claims its alert in the idempotency table and publishes it to the
-    encrypted topic, so a redelivered or replayed event e-mails no second alert."""
+    """The alert functions (app.py's `alert_<rule>`, one per ALERT_PATTERNS rule, moved onto
+    the bus with the other rules): each claims its alert in the idempotency table and
+    publishes it to the encrypted topic, so a redelivered or replayed event e-mails no
+    second alert."""
     app = stack.apps["core"]
-    for name in ALERT_FUNCTIONS:
+    for name in (f"alert_{rule}" for rule in ALERT_PATTERNS):
         app.set_environment(
             name,
             {
