@@ -282,6 +282,8 @@ class SendTweet(_Model):
     ReceivedAt: str | None = None
     # X's reply.exclude_reply_user_ids: the reply reaches the author only.
     ExcludeReplyUserIds: list[str] = field(default_factory=list)
+    # The language the reply is written in (a primary subtag: "en", "fr", "ja").
+    Language: str | None = None
     SchemaVersion: str = SCHEMA_VERSION
 
 

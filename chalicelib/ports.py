@@ -117,8 +117,9 @@ class ImageAnalyser(Protocol):
 class Conversation(Protocol):
     """The conversational bot (Lex V2 on AWS, an intent matcher locally)."""
 
-    def ask(self, text: str, session_id: str) -> dict[str, Any]:
-        """{"Intent": name, "Confidence": float, "Message": reply text}."""
+    def ask(self, text: str, session_id: str, locale: str | None = None) -> dict[str, Any]:
+        """{"Intent": name, "Confidence": float, "Message": reply text}, the bot asked in
+        `locale` (a Lex locale id from bot.json; None: the adapter's English one)."""
         ...
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
+from chalicelib.responders.bot_definition import ReplyTexts, load_bot_definition
 from chalicelib.x_cost import without_links
 
 if TYPE_CHECKING:  # Pillow is imported lazily, only where an image is really drawn
@@ -84,22 +85,30 @@ def is_explicit(moderation_labels: list[dict[str, Any]], min_confidence: float =
     return False
 
 
-def reply_text_for_people(names: list[str]) -> str:
-    """ "I recognised: A, B" (distinct names, first-seen order) or "Sorry, I recognised nobody".
+def reply_text_for_people(names: list[str], texts: ReplyTexts | None = None) -> str:
+    """ "I recognised: A, B" (distinct names, first-seen order) or "Sorry, I recognised nobody",
+    in `texts`' language (English by default).
 
-    A long list is cut to what fits, ending "and N more", so the reply always fits a post."""
+    A long list is cut to what fits, ending "and N more", so the reply always fits a post:
+    fitting weighs the text as X does (CJK counts twice), so it holds in every language."""
+    from chalicelib.egress.text_fit import weighted_length
+
+    texts = texts or load_bot_definition().texts
+    people, separator = texts.people, texts.separators["names"]
     # A name is the outside world's (Rekognition, the gallery): one X reads as a link
     # (`will.i.am`) would make the reply a post with a URL, billed 20 times a reply.
     distinct = list(dict.fromkeys(without_links(n.strip()) for n in names if n and n.strip()))
     if not distinct:
-        return "Sorry, I recognised nobody"
-    prefix = "I recognised: "
+        return people["nobody"]
     for shown in range(len(distinct), 0, -1):
         rest = len(distinct) - shown
-        text = prefix + ", ".join(distinct[:shown]) + (f" and {rest} more" if rest else "")
-        if len(text) <= MAX_REPLY_CHARS:
+        listed = separator.join(distinct[:shown])
+        if rest:
+            listed = people["more"].format(names=listed, count=rest)
+        text = people["recognised"].format(names=listed)
+        if weighted_length(text) <= MAX_REPLY_CHARS:
             return text
-    return f"I recognised {len(distinct)} people"
+    return people["count"].format(count=len(distinct))
 
 
 def annotate(

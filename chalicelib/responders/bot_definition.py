@@ -12,12 +12,21 @@ answers. The fulfilment code hook answers FallbackIntent with `helpMessage`
 (`fulfilment.reply_for_intent`), so no closing response is needed in Lex; the responders
 answer a message that raised a negative alert, or whose photos could not be opened, from
 `replies` (`handlers`), before any intent is asked for.
+
+Languages (docs/LANGUAGES.md): `localeIds` holds a Lex locale per language the bot speaks.
+The intents' own `sampleUtterances` are English, for the English locales; every other
+locale has its utterances in `utterancesByLocale` (locale -> intent -> utterances), so Lex
+and the local matcher each build one model per locale from this one file. The English
+texts here (`helpMessage`, `replies`, `mediaReasons`, `people`, `separators`) are the
+source; each other language's are in `content/texts.<language>.json`, with the same keys
+and the same `{placeholders}` (`parse_reply_texts` checks both).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +49,12 @@ REPLY_KEYS = (
     "photosSome",
 )
 DEFAULT_MEDIA_REASON = "default"
+ENGLISH = "en"
+# Every key of `people` (the "I recognised ..." reply) and of `separators`.
+PEOPLE_KEYS = ("recognised", "more", "nobody", "count")
+SEPARATOR_KEYS = ("names", "reasons")
+UNSPOKEN_KEYS = ("named", "unnamed", "short")
+_PLACEHOLDER = re.compile(r"{(\w*)}")
 
 
 class BotDefinitionError(ConfigurationError, ValueError):
@@ -60,6 +75,24 @@ class IntentDefinition:
 
 
 @dataclass(frozen=True)
+class ReplyTexts:
+    """Every fixed sentence the responders send, in one language."""
+
+    language: str
+    help_message: str
+    replies: dict[str, str]
+    media_reasons: dict[str, str]
+    people: dict[str, str]
+    separators: dict[str, str]
+    # Said before an English joke or fact when this language has none of its own yet.
+    english_only: str = ""
+
+    def media_reason(self, reason: str) -> str:
+        """Why a photo could not be opened, in these words (a rejection's Reason)."""
+        return self.media_reasons.get(reason, self.media_reasons[DEFAULT_MEDIA_REASON])
+
+
+@dataclass(frozen=True)
 class BotDefinition:
     name: str
     locales: tuple[str, ...]
@@ -71,10 +104,44 @@ class BotDefinition:
     description: str = ""
     idle_session_ttl_seconds: int = 300
     child_directed: bool = False
+    people: dict[str, str] = field(default_factory=dict)
+    separators: dict[str, str] = field(default_factory=dict)
+    # Locale -> intent -> utterances, for the locales whose utterances are not the intents'.
+    utterances_by_locale: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    # The English clause for a language the bot does not speak, and those languages' names.
+    unspoken: dict[str, str] = field(default_factory=dict)
+    language_names: dict[str, str] = field(default_factory=dict)
 
     def media_reason(self, reason: str) -> str:
         """Why a photo could not be opened, in the bot's words (a rejection's Reason)."""
         return self.media_reasons.get(reason, self.media_reasons[DEFAULT_MEDIA_REASON])
+
+    @property
+    def texts(self) -> ReplyTexts:
+        """The English texts, the source every translation follows."""
+        return ReplyTexts(
+            language=ENGLISH,
+            help_message=self.help_message,
+            replies=self.replies,
+            media_reasons=self.media_reasons,
+            people=self.people,
+            separators=self.separators,
+        )
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the bot speaks, one per language among its locales, in their order."""
+        return tuple(dict.fromkeys(locale_language(locale) for locale in self.locales))
+
+    def locale_for(self, language: str) -> str | None:
+        """The first locale of `language` ("fr" -> "fr_FR"), or None if the bot lacks it."""
+        return next((loc for loc in self.locales if locale_language(loc) == language), None)
+
+    def utterances(self, intent: IntentDefinition, locale: str) -> tuple[str, ...]:
+        """The intent's sample utterances in `locale`."""
+        if locale in self.utterances_by_locale:
+            return self.utterances_by_locale[locale].get(intent.name, ())
+        return intent.utterances
 
     def intent(self, name: str) -> IntentDefinition:
         for intent in self.intents:
@@ -110,12 +177,82 @@ def parse_bot_definition(raw: dict[str, Any]) -> BotDefinition:
             description=str(raw.get("description", "")),
             idle_session_ttl_seconds=int(raw.get("idleSessionTtlInSeconds", 300)),
             child_directed=bool(raw.get("childDirected", False)),
+            people=_texts(raw["people"]),
+            separators={str(k): str(v) for k, v in raw["separators"].items()},
+            utterances_by_locale=_utterances_by_locale(raw.get("utterancesByLocale", {})),
+            unspoken=_texts(raw["unspokenLanguage"]),
+            language_names=_texts(raw.get("languageNames", {})),
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise BotDefinitionError(f"bot definition is missing or mistypes {exc}") from exc
     _validate(definition)
     _warn_of_links(raw)
     return definition
+
+
+def locale_language(locale: str) -> str:
+    """The language of a Lex locale id: "pt_BR" -> "pt"."""
+    return locale.split("_")[0].lower()
+
+
+def intents_for_locale(raw: dict[str, Any], locale: str) -> list[dict[str, Any]]:
+    """bot.json's intents as one Lex locale has them: a locale in `utterancesByLocale` gets
+    its own utterances, the English locales the intents' own. Keys stay CfnBot's."""
+    own = raw.get("utterancesByLocale", {}).get(locale)
+    if own is None:
+        return [dict(intent) for intent in raw["intents"]]
+    intents = []
+    for intent in raw["intents"]:
+        localised = {k: v for k, v in intent.items() if k != "sampleUtterances"}
+        if intent.get("sampleUtterances"):
+            localised["sampleUtterances"] = [{"utterance": u} for u in own[intent["name"]]]
+        intents.append(localised)
+    return intents
+
+
+def parse_reply_texts(raw: dict[str, Any], english: BotDefinition) -> ReplyTexts:
+    """One language's texts (a content/texts.<language>.json), checked against the English:
+    the same keys, the same {placeholders} in each, nothing empty."""
+    try:
+        texts = ReplyTexts(
+            language=str(raw["language"]),
+            help_message=str(raw["helpMessage"]).strip(),
+            replies=_texts(raw["replies"]),
+            media_reasons=_texts(raw["mediaReasons"]),
+            people=_texts(raw["people"]),
+            separators={str(k): str(v) for k, v in raw["separators"].items()},
+            english_only=str(raw["englishOnly"]).strip(),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BotDefinitionError(f"texts are missing or mistype {exc}") from exc
+    problems = [
+        *_translation_problems("helpMessage", {"": english.help_message}, {"": texts.help_message}),
+        *_translation_problems("replies", english.replies, texts.replies),
+        *_translation_problems("mediaReasons", english.media_reasons, texts.media_reasons),
+        *_translation_problems("people", english.people, texts.people),
+        *_translation_problems("separators", english.separators, texts.separators),
+    ]
+    if not texts.english_only:
+        problems.append("englishOnly is empty")
+    if problems:
+        raise BotDefinitionError(f"texts for {texts.language!r}: " + "; ".join(problems))
+    return texts
+
+
+def _translation_problems(
+    where: str, source: dict[str, str], translation: dict[str, str]
+) -> list[str]:
+    problems = []
+    if set(source) != set(translation):
+        problems.append(
+            f"{where} keys differ from the English: {sorted(set(source) ^ set(translation))}"
+        )
+    for key in set(source) & set(translation):
+        if not translation[key]:
+            problems.append(f"{where}.{key} is empty")
+        elif set(_PLACEHOLDER.findall(source[key])) != set(_PLACEHOLDER.findall(translation[key])):
+            problems.append(f"{where}.{key} changes the placeholders")
+    return problems
 
 
 def _warn_of_links(raw: dict[str, Any]) -> None:
@@ -146,6 +283,13 @@ def _strings(value: Any, where: str) -> list[tuple[str, str]]:
     return []
 
 
+def _utterances_by_locale(raw: dict[str, Any]) -> dict[str, dict[str, tuple[str, ...]]]:
+    return {
+        str(locale): {str(name): tuple(str(u).strip() for u in said) for name, said in by.items()}
+        for locale, by in raw.items()
+    }
+
+
 def _texts(raw: dict[str, Any]) -> dict[str, str]:
     return {str(key): str(value).strip() for key, value in raw.items()}
 
@@ -170,9 +314,15 @@ def _validate(definition: BotDefinition) -> None:
         problems.append("nluConfidenceThreshold must be in (0, 1]")
     if not definition.help_message:
         problems.append("helpMessage is empty")
-    missing = [k for k in REPLY_KEYS if not definition.replies.get(k)]
-    if missing:
-        problems.append(f"replies lacks {', '.join(missing)}")
+    for where, texts, keys in (
+        ("replies", definition.replies, REPLY_KEYS),
+        ("people", definition.people, PEOPLE_KEYS),
+        ("separators", definition.separators, SEPARATOR_KEYS),
+        ("unspokenLanguage", definition.unspoken, UNSPOKEN_KEYS),
+    ):
+        missing = [k for k in keys if not texts.get(k)]
+        if missing:
+            problems.append(f"{where} lacks {', '.join(missing)}")
     if not definition.media_reasons.get(DEFAULT_MEDIA_REASON):
         problems.append(f"mediaReasons lacks {DEFAULT_MEDIA_REASON!r}")
     names = [i.name for i in definition.intents]
@@ -185,7 +335,11 @@ def _validate(definition: BotDefinition) -> None:
         problems.extend(_intent_problems(intent))
     if not definition.matchable_intents:
         problems.append("no intent besides the fallback")
-    problems.extend(_shared_utterances(definition))
+    if len(set(definition.locales)) != len(definition.locales):
+        problems.append("localeIds repeat")
+    problems.extend(_locale_problems(definition))
+    for locale in definition.locales:
+        problems.extend(_shared_utterances(definition, locale))
     if problems:
         raise BotDefinitionError("invalid bot definition: " + "; ".join(problems))
 
@@ -203,12 +357,38 @@ def _intent_problems(intent: IntentDefinition) -> list[str]:
     return problems
 
 
-def _shared_utterances(definition: BotDefinition) -> list[str]:
+def _locale_problems(definition: BotDefinition) -> list[str]:
+    """Each non-English locale has its own utterances for every intent, and nothing else
+    does: an English utterance in a French model would teach it nothing but noise."""
+    problems = []
+    for locale in set(definition.utterances_by_locale) - set(definition.locales):
+        problems.append(f"utterancesByLocale has {locale}, which is not in localeIds")
+    for locale in definition.locales:
+        if locale_language(locale) == ENGLISH:
+            continue
+        own = definition.utterances_by_locale.get(locale)
+        if own is None:
+            problems.append(f"{locale}: no utterancesByLocale")
+            continue
+        names = {i.name for i in definition.matchable_intents}
+        if set(own) != names:
+            problems.append(f"{locale}: utterances for {sorted(own)}, intents are {sorted(names)}")
+        for intent in definition.matchable_intents:
+            utterances = definition.utterances(intent, locale)
+            if not utterances or not all(utterances):
+                problems.append(f"{locale} {intent.name}: needs non-empty utterances")
+            lowered = [u.lower() for u in utterances]
+            if len(set(lowered)) != len(lowered):
+                problems.append(f"{locale} {intent.name}: repeated utterances")
+    return problems
+
+
+def _shared_utterances(definition: BotDefinition, locale: str) -> list[str]:
     # One utterance under two intents leaves both Lex and the local matcher guessing.
     owner: dict[str, str] = {}
     problems = []
     for intent in definition.matchable_intents:
-        for utterance in intent.utterances:
+        for utterance in definition.utterances(intent, locale):
             key = utterance.lower()
             if key in owner and owner[key] != intent.name:
                 problems.append(f"{utterance!r} is under both {owner[key]} and {intent.name}")

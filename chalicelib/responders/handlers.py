@@ -6,6 +6,10 @@ unless the message is better answered in our own words: one that raised the nega
 gets a short acknowledgement that a person will look (the alert has gone out on the same
 rule), and one whose photos could not be opened is told which and why, instead of being
 asked for a photo. The words are bot.json's `replies`.
+Every reply is in the message's language when the bot speaks it (`languages`): the bot is
+asked in that language's locale, and asked again in English when that locale did not
+understand (a request made in English inside a message detected as, say, French); a
+language the bot does not speak is answered in English after a clause saying so.
 Image responder: each recognised person is boxed and named on the photo (`annotate`), the
 annotated photos are stored in the blob store, and the reply names everyone recognised.
 
@@ -28,6 +32,7 @@ from typing import Any
 
 from chalicelib import backend
 from chalicelib.config import settings
+from chalicelib.egress.text_fit import weighted_length
 from chalicelib.events import (
     ANALYSIS,
     MENTION,
@@ -48,9 +53,17 @@ from chalicelib.responders.annotate import (
     reply_text_for_people,
 )
 from chalicelib.responders.bot_definition import (
+    ENGLISH,
     FALLBACK_INTENT,
     BotDefinition,
+    ReplyTexts,
     load_bot_definition,
+)
+from chalicelib.responders.languages import (
+    LanguageChoice,
+    choose_language,
+    reply_texts,
+    with_unspoken_clause,
 )
 
 log = logging.getLogger(__name__)
@@ -75,24 +88,57 @@ _SPACE = re.compile(r"\s+")
 def respond_to_text(detail: dict) -> SendTweet | ReplySkipped:
     """Answer a message without images with the conversational bot; publish the outcome."""
     message = MessageAnalysed.from_detail(detail)
-    bot = load_bot_definition()
+    choice = choose_language(message_language(message))
+    texts = reply_texts(choice.language)
     if raises_negative_alert(detail):
-        return _publish_reply(message, bot.replies["negative"], intent=NEGATIVE_INTENT)
+        return _publish_reply(message, texts.replies["negative"], NEGATIVE_INTENT, choice)
     if message.Analysis.RejectedMedia:
-        text = unreadable_photos_text(bot, message.Analysis.RejectedMedia, total=None)
-        return _publish_reply(message, text, intent=UNREADABLE_INTENT)
+        text = unreadable_photos_text(texts, message.Analysis.RejectedMedia, total=None)
+        return _publish_reply(message, text, UNREADABLE_INTENT, choice)
     question = strip_mentions_and_urls(message.Text)
     if question:
-        answer = backend.conversation().ask(question, session_id=message.Twitter.UserId)
-        intent, text = str(answer.get("Intent", "")), str(answer.get("Message", "")).strip()
+        intent, text, language = ask_bot(question, message.Twitter.UserId, choice)
+        choice = LanguageChoice(language, choice.locale, choice.unspoken)
     else:
         # Only handles and links (e.g. a bare "@bot"): Lex refuses empty text, and the
         # helpful answer to an empty question is what the bot can do.
-        intent, text = FALLBACK_INTENT, bot.help_message
+        intent, text = FALLBACK_INTENT, texts.help_message
     if not text:
         log.warning("the bot had nothing to say to %s (intent %s)", message.MessageId, intent)
         return _publish_skip(message, NOTHING_TO_SAY)
-    return _publish_reply(message, text, intent=intent)
+    return _publish_reply(message, text, intent, choice)
+
+
+def message_language(message: MessageAnalysed) -> str | None:
+    """The message's language as the analysis found it (X's own when X gave one)."""
+    return message.Analysis.Language or message.Language
+
+
+def ask_bot(question: str, session_id: str, choice: LanguageChoice) -> tuple[str, str, str]:
+    """(intent, reply, the reply's language): the bot asked in the message's locale, and in
+    English when that locale's confidence is too low for any intent. An intent English
+    finds is answered in English (the request was made in English); when neither finds one,
+    the help comes in the message's own language."""
+    bot, conversation = load_bot_definition(), backend.conversation()
+    answer = conversation.ask(question, session_id=session_id, locale=choice.locale)
+    if choice.locale is None or _understood(answer, bot):
+        return (
+            str(answer.get("Intent", "")),
+            str(answer.get("Message", "")).strip(),
+            choice.language,
+        )
+    english = conversation.ask(question, session_id=session_id, locale=None)
+    if _understood(english, bot):
+        log.info("locale %s found no intent; English found one", choice.locale)
+        return str(english.get("Intent", "")), str(english.get("Message", "")).strip(), ENGLISH
+    return str(answer.get("Intent", "")), str(answer.get("Message", "")).strip(), choice.language
+
+
+def _understood(answer: dict[str, Any], bot: BotDefinition) -> bool:
+    return (
+        answer.get("Intent") not in (None, "", FALLBACK_INTENT)
+        and float(answer.get("Confidence") or 0.0) >= bot.nlu_confidence_threshold
+    )
 
 
 def respond_to_images(detail: dict) -> SendTweet | ReplySkipped:
@@ -121,19 +167,21 @@ def respond_to_images(detail: dict) -> SendTweet | ReplySkipped:
         *message.Analysis.RejectedMedia,
         *(RejectedMedia(Url=i.Url, Reason=NOT_ANALYSED) for i in images if i.Key in unchecked),
     ]
-    bot = load_bot_definition()
+    choice = choose_language(message_language(message))
+    texts = reply_texts(choice.language)
     total = len(message.Analysis.Images) + len(message.Analysis.RejectedMedia)
     if not checked:
-        text = unreadable_photos_text(bot, unreadable, total=total)
-        return _publish_reply(message, text, intent=UNREADABLE_INTENT)
+        text = unreadable_photos_text(texts, unreadable, total=total)
+        return _publish_reply(message, text, UNREADABLE_INTENT, choice)
     names = [face.get("Name", "") for image in checked for face in image.Analysis.CelebrityFaces]
     keys = [key for image in checked if (key := _annotated_key_if_named(image)) is not None]
-    text = reply_text_for_people(names)
+    text = reply_text_for_people(names, texts)
     if unreadable:
-        note = unreadable_photos_text(bot, unreadable, total=total, partly=True)
-        if len(text) + 1 + len(note) <= MAX_REPLY_CHARS:  # the names matter more than the note
+        note = unreadable_photos_text(texts, unreadable, total=total, partly=True)
+        # The names matter more than the note.
+        if weighted_length(f"{text} {note}") <= MAX_REPLY_CHARS:
             text = f"{text} {note}"
-    return _publish_reply(message, text, intent=IMAGE_INTENT, keys=keys)
+    return _publish_reply(message, text, IMAGE_INTENT, choice, keys=keys)
 
 
 def _faces_not_checked(message: MessageAnalysed) -> set[str]:
@@ -161,20 +209,20 @@ def raises_negative_alert(detail: dict) -> bool:
 
 
 def unreadable_photos_text(
-    bot: BotDefinition, rejected: list[RejectedMedia], *, total: int | None, partly: bool = False
+    texts: ReplyTexts, rejected: list[RejectedMedia], *, total: int | None, partly: bool = False
 ) -> str:
-    """Which photos could not be opened and why, in bot.json's words. `total` is how many
+    """Which photos could not be opened and why, in `texts`' words. `total` is how many
     photos the message had (None: only the rejected ones)."""
     count, total = len(rejected), total or len(rejected)
     if total == 1:
-        photos = bot.replies["photosOne"]
+        photos = texts.replies["photosOne"]
     elif count == total:
-        photos = bot.replies["photosAll"].format(count=count)
+        photos = texts.replies["photosAll"].format(count=count)
     else:
-        photos = bot.replies["photosSome"].format(count=count, total=total)
-    reasons = dict.fromkeys(bot.media_reason(r.Reason) for r in rejected)
-    template = bot.replies["partlyUnreadablePhotos" if partly else "unreadablePhotos"]
-    return template.format(photos=photos, why="; ".join(reasons))
+        photos = texts.replies["photosSome"].format(count=count, total=total)
+    reasons = dict.fromkeys(texts.media_reason(r.Reason) for r in rejected)
+    template = texts.replies["partlyUnreadablePhotos" if partly else "unreadablePhotos"]
+    return template.format(photos=photos, why=texts.separators["reasons"].join(reasons))
 
 
 def strip_mentions_and_urls(text: str) -> str:
@@ -231,11 +279,16 @@ def annotated_key(original_key: str, extension: str) -> str:
 
 
 def _publish_reply(
-    message: MessageAnalysed, text: str, *, intent: str, keys: list[str] | None = None
+    message: MessageAnalysed,
+    text: str,
+    intent: str,
+    choice: LanguageChoice,
+    *,
+    keys: list[str] | None = None,
 ) -> SendTweet:
     keys = keys or []
     command = SendTweet(
-        Text=text,
+        Text=with_unspoken_clause(text, choice),
         ReplyToUserId=message.Twitter.UserId,
         MessageId=message.MessageId,
         Kind=message.Kind,
@@ -250,9 +303,17 @@ def _publish_reply(
         ExcludeReplyUserIds=list(message.Twitter.MentionedUserIds)
         if message.Kind == MENTION
         else [],
+        Language=choice.language,
     )
     publish([command.to_event()])
-    log.info("%s %s answered (%s, %d image(s))", message.Kind, message.MessageId, intent, len(keys))
+    log.info(
+        "%s %s answered (%s, %s, %d image(s))",
+        message.Kind,
+        message.MessageId,
+        intent,
+        choice.language,
+        len(keys),
+    )
     return command
 
 

@@ -12,6 +12,10 @@ The matcher is small and explainable, a "soft TF-IDF" over words:
   chatty extras ("hey", "please", "about space") cost little, unrelated text costs a lot.
 - An intent scores its best utterance; the best intent wins if its score reaches the bot's
   nluConfidenceThreshold, otherwise FallbackIntent (with that best score as confidence).
+- One matcher per Lex locale, from that locale's utterances (bot.json), as Lex builds one
+  model per locale. Words are Unicode letters and digits; a run of Japanese or Chinese
+  script, written without spaces, is read as its overlapping character pairs (bigrams),
+  so "ジョークを教えて" and "何かジョークを言って" share the pairs of "ジョーク".
 
 `LocalConversation` answers with the very same fulfilment code as the Lex code hook, fed a
 Lex V2-shaped event, so both backends reply identically for the same intent.
@@ -40,20 +44,38 @@ logger = logging.getLogger(__name__)
 _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _MENTION = re.compile(r"(?<!\w)@\w+")
 _APOSTROPHE = re.compile(r"['\u2019\u2018`]")
-_NON_WORD = re.compile(r"[^0-9a-z]+")
+_NON_WORD = re.compile(r"[\W_]+")
+# Scripts written without spaces between words: Hiragana, Katakana (and its long-vowel
+# mark), CJK ideographs.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]+")
 
 MIN_WORD_SIMILARITY = 0.7  # one typo in a 4-letter word (0.75) passes; "me"/"my" (0.5) not
 RECALL_EXPONENT = 0.75
 
 
 def normalise(text: str) -> str:
-    """Lower-case words only: no URLs, no @handles, no punctuation, no accents."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    """Lower-case words only: no URLs, no @handles, no punctuation, no accents; a run of
+    unspaced script (Japanese, Chinese) becomes its character bigrams."""
+    # NFKC first: full-width letters and half-width kana become their usual forms, and
+    # accents are stripped from Latin letters only, so that a kana keeps its voicing mark.
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(_strip_accent(c) for c in text).casefold()
     text = _URL.sub(" ", text)
     text = _MENTION.sub(" ", text)
     text = _APOSTROPHE.sub("", text)  # "I'd" and "Id" are the same word to a tweeter
+    text = _UNSPACED.sub(lambda run: f" {' '.join(_bigrams(run.group()))} ", text)
     return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+def _strip_accent(char: str) -> str:
+    if char.isascii() or not unicodedata.category(char).startswith("L") or _UNSPACED.match(char):
+        return char
+    base = unicodedata.normalize("NFKD", char)
+    return "".join(c for c in base if not unicodedata.combining(c))
+
+
+def _bigrams(run: str) -> list[str]:
+    return [run] if len(run) < 2 else [run[i : i + 2] for i in range(len(run) - 1)]
 
 
 @lru_cache(maxsize=4096)
@@ -105,13 +127,16 @@ class _Example:
 class LocalIntentMatcher:
     """Soft TF-IDF word matching against each sample utterance, best utterance per intent."""
 
-    def __init__(self, definition: BotDefinition | None = None) -> None:
+    def __init__(self, definition: BotDefinition | None = None, locale: str | None = None) -> None:
         self.definition = definition or load_bot_definition()
+        self.locale = locale or self.definition.locales[0]
+        if self.locale not in self.definition.locales:
+            raise ValueError(f"the bot has no locale {self.locale!r}")
         self.threshold = self.definition.nlu_confidence_threshold
         self._examples = [
             _Example(intent.name, utterance, tuple(normalise(utterance).split()))
             for intent in self.definition.matchable_intents
-            for utterance in intent.utterances
+            for utterance in self.definition.utterances(intent, self.locale)
         ]
         self._idf = _idf([set(e.words) for e in self._examples])
         # A word no utterance uses weighs as much as the rarest one: evidence *against*.
@@ -173,15 +198,25 @@ def _idf(documents: list[set[str]]) -> dict[str, float]:
 
 
 class LocalConversation:
-    """The Conversation port on the local backend: the matcher plus Lex's own fulfilment."""
+    """The Conversation port on the local backend: a matcher per locale (built on first use)
+    plus Lex's own fulfilment."""
 
     def __init__(
         self, matcher: LocalIntentMatcher | None = None, rng: random.Random | None = None
     ) -> None:
         self.matcher = matcher or LocalIntentMatcher()
+        self._matchers = {self.matcher.locale: self.matcher}
         self._rng = rng
 
-    def ask(self, text: str, session_id: str) -> dict[str, Any]:
+    def matcher_for(self, locale: str | None) -> LocalIntentMatcher:
+        """The matcher of `locale` (None: the default matcher's, as Lex's default locale)."""
+        if locale is None:
+            return self.matcher
+        if locale not in self._matchers:
+            self._matchers[locale] = LocalIntentMatcher(self.matcher.definition, locale)
+        return self._matchers[locale]
+
+    def ask(self, text: str, session_id: str, locale: str | None = None) -> dict[str, Any]:
         """{"Intent", "Confidence", "Message"}, as LexConversation returns them."""
         from chalicelib.responders.fulfilment import lex_fulfilment
         from chalicelib.responders.lex import MAX_TEXT_CHARS
@@ -189,15 +224,16 @@ class LocalConversation:
         if not text.strip():
             raise ValueError("cannot ask the bot about empty text")
         text = text[:MAX_TEXT_CHARS]  # as LexConversation does, so both see the same text
-        intent, confidence = self.matcher.match(text)
-        event = _lex_event(self.matcher.definition, text, session_id, intent, confidence)
+        matcher = self.matcher_for(locale)
+        intent, confidence = matcher.match(text)
+        event = _lex_event(matcher, text, session_id, intent, confidence)
         response = lex_fulfilment(event, rng=self._rng)
         message = " ".join(m["content"] for m in response["messages"])
         return {"Intent": intent, "Confidence": confidence, "Message": message}
 
 
 def _lex_event(
-    definition: BotDefinition, text: str, session_id: str, intent: str, confidence: float
+    matcher: LocalIntentMatcher, text: str, session_id: str, intent: str, confidence: float
 ) -> dict[str, Any]:
     """The Lex V2 code hook event Lex would send for this turn (documented fields only)."""
     intent_state = {"name": intent, "slots": {}, "state": "ReadyForFulfillment",
@@ -214,8 +250,8 @@ def _lex_event(
         "inputTranscript": text,
         "bot": {
             "id": "LOCAL",
-            "name": definition.name,
-            "localeId": definition.locales[0],
+            "name": matcher.definition.name,
+            "localeId": matcher.locale,
             "version": "DRAFT",
             "aliasId": "LOCAL",
             "aliasName": "local",

@@ -40,8 +40,9 @@ class LexConversation:
         client = boto3.client("lexv2-runtime", region_name=region)
         return cls(client, bot_id, bot_alias_id, locale_id)
 
-    def ask(self, text: str, session_id: str) -> dict[str, Any]:
-        """One turn with the bot. Empty text is refused, as RecognizeText would refuse it."""
+    def ask(self, text: str, session_id: str, locale: str | None = None) -> dict[str, Any]:
+        """One turn with the bot in `locale` (None: this adapter's own). Empty text is
+        refused, as RecognizeText would refuse it."""
         if not text.strip():
             raise ValueError("cannot ask the bot about empty text")
         if len(text) > MAX_TEXT_CHARS:
@@ -50,7 +51,7 @@ class LexConversation:
         response = self.client.recognize_text(
             botId=self.bot_id,
             botAliasId=self.bot_alias_id,
-            localeId=self.locale_id,
+            localeId=locale or self.locale_id,
             sessionId=lex_session_id(session_id),
             text=text,
         )

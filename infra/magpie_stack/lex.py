@@ -1,10 +1,11 @@
 """The Lex V2 bot, built from chalicelib/responders/bot.json (the file the local matcher reads).
 
-Each locale in `localeIds` gets `nluConfidenceThreshold` and every intent; the intents' keys
-in bot.json already follow CfnBot's IntentProperty. The version's logical id carries a hash
-of the definition, so editing bot.json creates a new version and moves the alias to it.
-The alias calls the core app's `lex_fulfilment` as its code hook; the function's invoke
-permission is scoped to that alias.
+Each locale in `localeIds` gets `nluConfidenceThreshold` and every intent, with that
+locale's sample utterances (`utterancesByLocale`; the English locales take the intents'
+own); the intents' keys in bot.json already follow CfnBot's IntentProperty. The version's
+logical id carries a hash of the definition, so editing bot.json creates a new version and
+moves the alias to it. The alias calls the core app's `lex_fulfilment` as its code hook in
+every locale; the function's invoke permission is scoped to that alias.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lex as lex
 from constructs import Construct
+
+from chalicelib.responders.bot_definition import intents_for_locale
 
 ALIAS_NAME = "live"
 CODE_HOOK_INTERFACE_VERSION = "1.0"
@@ -88,7 +91,7 @@ class LexBot(Construct):
                 lex.CfnBot.BotLocaleProperty(
                     locale_id=locale,
                     nlu_confidence_threshold=float(raw["nluConfidenceThreshold"]),
-                    intents=[_intent(i) for i in raw["intents"]],
+                    intents=[_intent(i) for i in intents_for_locale(raw, locale)],
                 )
                 for locale in self.locales
             ],

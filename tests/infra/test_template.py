@@ -9,6 +9,7 @@ own checks are in test_lite.py.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from chalicelib import events
 from chalicelib.alerts import ALERT_PATTERNS
 from chalicelib.config import Settings
+from chalicelib.responders.bot_definition import intents_for_locale
 from tests.infra.expected import EXPECTED_ENVIRONMENT, EXPECTED_LITE_ENVIRONMENT
 
 pytestmark = pytest.mark.slow
@@ -419,16 +421,29 @@ def test_lex_alias_calls_the_fulfilment_function_with_a_scoped_permission(synth)
 
     locales = bot["Properties"]["BotLocales"]
     assert [loc["LocaleId"] for loc in locales] == bot_file["localeIds"]
+    # Every language the responders answer in is a locale of the deployed bot.
+    spoken = {"en", "es", "fr", "de", "it", "pt", "nl", "ja"}
+    assert {loc["LocaleId"][:2] for loc in locales} == spoken
     for locale in locales:
         assert locale["NluConfidenceThreshold"] == bot_file["nluConfidenceThreshold"]
         by_name = {i["Name"]: i for i in locale["Intents"]}
         assert list(by_name) == [i["name"] for i in bot_file["intents"]]
-        for intent in bot_file["intents"]:
+        for intent in intents_for_locale(bot_file, locale["LocaleId"]):
             deployed = by_name[intent["name"]]
             assert [u["Utterance"] for u in deployed.get("SampleUtterances", [])] == [
                 u["utterance"] for u in intent.get("sampleUtterances", [])
             ]
             assert deployed["FulfillmentCodeHook"]["Enabled"] is True
+    # Each locale is taught in its own language: no two locales of different languages
+    # share their utterances.
+    taught = {
+        loc["LocaleId"]: {
+            u["Utterance"] for i in loc["Intents"] for u in i.get("SampleUtterances", [])
+        }
+        for loc in locales
+    }
+    for one, two in itertools.combinations(taught, 2):
+        assert (one[:2] == two[:2]) == (taught[one] == taught[two]), (one, two)
     assert bot["Properties"]["DataPrivacy"] == {"ChildDirected": False}
 
     assert ref(version["Properties"]["BotId"]) == bot_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import random
 import re
 
@@ -9,16 +11,19 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from chalicelib.responders.bot_definition import load_bot_definition
+from chalicelib.egress.text_fit import weighted_length
+from chalicelib.responders.bot_definition import load_bot_definition, locale_language
 from chalicelib.responders.fulfilment import (
     JOKE_BLOCKLIST,
     MAX_REPLY_CHARS,
     UnknownIntentError,
+    fact_pool,
     joke_pool,
     lex_fulfilment,
     load_content,
     reply_for_intent,
 )
+from chalicelib.responders.languages import CONTENT_DIR, REPLY_LIMIT, reply_texts
 
 URL_LIKE = re.compile(r"https?://|www\.|\b[\w-]+\.(com|org|net|io|co|uk|ly|ch)\b", re.I)
 MENTION_OR_HASHTAG = re.compile(r"[@#]\w")
@@ -162,3 +167,101 @@ class TestBundledContent:
 
     def test_every_pooled_joke_leaves_room_for_a_mention(self):
         assert max(len(j) for j in joke_pool()) <= MAX_REPLY_CHARS
+
+
+# --- languages ----------------------------------------------------------------------------
+
+
+def localised_event(intent: str, locale: str) -> dict:
+    event = code_hook_event(intent)
+    event["bot"]["localeId"] = locale
+    return event
+
+
+@pytest.mark.parametrize("locale", load_bot_definition().locales)
+def test_the_code_hook_answers_in_the_language_of_the_locale_lex_was_asked_in(locale):
+    language = locale_language(locale)
+    for intent, pool in (("Joke", joke_pool(language)), ("Fact", fact_pool(language))):
+        response = lex_fulfilment(localised_event(intent, locale), rng=random.Random(3))
+        assert_lex_shaped(response)
+        content = response["messages"][0]["content"]
+        if pool:
+            assert content in pool
+        else:  # no content in this language yet: English, said to be English
+            note = reply_texts(language).english_only
+            assert content.startswith(f"{note} ")
+    help_response = lex_fulfilment(localised_event("FallbackIntent", locale))
+    assert help_response["messages"][0]["content"] == reply_texts(language).help_message
+
+
+def language_files(kind: str) -> list:
+    return sorted(CONTENT_DIR.glob(f"{kind}.*.json"))
+
+
+@pytest.mark.parametrize(
+    "path", language_files("jokes") + language_files("facts"), ids=lambda p: p.name
+)
+def test_every_language_file_is_sourced_short_and_in_its_language(path):
+    from chalicelib.analysis.local_text import LocalTextAnalyser
+
+    language = path.name.split(".")[1]
+    assert language in load_bot_definition().languages
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    assert raw["language"] == language
+    assert all(entry["source"].strip() for entry in raw["entries"])
+    detector = LocalTextAnalyser()
+    for text in load_content(path.name):
+        assert weighted_length(text) <= 230, text
+        assert not URL_LIKE.search(text) and not MENTION_OR_HASHTAG.search(text), text
+        assert detector.detect_language(text)["LanguageCode"] == language, text
+
+
+@pytest.mark.parametrize("name", ["jokes.json", "facts.json"])
+def test_the_english_content_carries_its_sources_too(name):
+    raw = json.loads((CONTENT_DIR / name).read_text(encoding="utf-8"))
+    assert raw["language"] == "en"
+    assert all(entry["text"].strip() and entry["source"].strip() for entry in raw["entries"])
+
+
+def test_a_content_file_without_sources_is_refused(tmp_path, monkeypatch):
+    import chalicelib.responders.fulfilment as fulfilment
+
+    (tmp_path / "jokes.xx.json").write_text(
+        json.dumps({"language": "xx", "entries": [{"text": "Ha."}]}), encoding="utf-8"
+    )
+    (tmp_path / "facts.yy.json").write_text(
+        json.dumps({"language": "zz", "entries": [{"text": "F.", "source": "s"}]}),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(fulfilment, "CONTENT_DIR", tmp_path)
+    load_content.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="source"):
+            load_content("jokes.xx.json")
+        with pytest.raises(ValueError, match="language is 'zz'"):
+            load_content("facts.yy.json")
+    finally:
+        load_content.cache_clear()
+
+
+def test_a_language_without_its_own_jokes_gets_english_ones_said_so_and_still_fitting(
+    monkeypatch,
+):
+    import chalicelib.responders.fulfilment as fulfilment
+
+    english = joke_pool()
+    assert joke_pool("ko") == ()  # no file: what a language awaiting its content has
+    # Japanese as it was before its jokes came: its note weighs 2 a character.
+    monkeypatch.setattr(
+        fulfilment, "joke_pool", lambda language="en": english if language == "en" else ()
+    )
+    monkeypatch.setattr(
+        fulfilment, "_noted_english", functools.cache(fulfilment._noted_english.__wrapped__)
+    )
+    note = reply_texts("ja").english_only
+    rng = random.Random(5)
+    replies = {reply_for_intent("Joke", rng, "ja") for _ in range(100)}
+    assert len(replies) > 20
+    for reply in replies:
+        assert reply.startswith(f"{note} ") and reply.removeprefix(f"{note} ") in english
+        assert weighted_length(reply) <= REPLY_LIMIT

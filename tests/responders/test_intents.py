@@ -166,3 +166,67 @@ class TestLocalConversation:
     def test_empty_text_is_refused_like_lex_refuses_it(self, matcher):
         with pytest.raises(ValueError, match="empty"):
             LocalConversation(matcher).ask("  ", "alice")
+
+
+# --- one matcher per locale ---------------------------------------------------------------
+
+BOT = parse_bot_definition(json.loads(BOT_FILE.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("locale", BOT.locales)
+def test_each_locale_matches_its_own_utterances_from_bot_json(locale):
+    matcher = LocalIntentMatcher(BOT, locale)
+    for intent in BOT.matchable_intents:
+        for utterance in BOT.utterances(intent, locale):
+            assert matcher.match(utterance) == (intent.name, 1.0), (locale, utterance)
+
+
+@pytest.mark.parametrize(
+    ("locale", "text", "intent"),
+    [
+        ("es_ES", "@MagpieBot ¿me cuentas un chiste?", "Joke"),
+        ("es_ES", "dime un dato curioso sobre Madrid", "Fact"),
+        ("fr_FR", "tu peux me raconter une blague ?", "Joke"),
+        ("fr_FR", "C'est une journée magnifique, merci beaucoup !", "FallbackIntent"),
+        ("de_DE", "kennst du einen guten Witz über Katzen?", "Joke"),
+        ("de_DE", "ich liebe das neue Logo", "FallbackIntent"),
+        ("it_IT", "dimmi una curiosità sullo spazio", "Fact"),
+        ("pt_BR", "me conta uma curiosidade sobre o Brasil", "Fact"),
+        ("nl_NL", "vertel me eens een goeie grap", "Joke"),
+        ("nl_NL", "slechte service, niemand reageert", "FallbackIntent"),
+        ("ja_JP", "ジョークを教えてください", "Joke"),
+        ("ja_JP", "何か豆知識を教えてくれる？", "Fact"),
+        ("ja_JP", "サービスが最悪です", "FallbackIntent"),
+    ],
+)
+def test_a_locale_recognises_requests_written_freely_in_its_language(locale, text, intent):
+    assert LocalIntentMatcher(BOT, locale).match(text)[0] == intent
+
+
+def test_an_english_request_is_not_a_french_one():
+    # Each locale knows only its own words, so the responder can tell a French message
+    # asking in English from one that asks for nothing.
+    assert LocalIntentMatcher(BOT, "fr_FR").match("tell me a joke")[0] == "FallbackIntent"
+    assert LocalIntentMatcher(BOT, "en_GB").match("raconte-moi une blague")[0] == "FallbackIntent"
+
+
+def test_japanese_is_read_as_character_pairs_with_its_voicing_marks_kept():
+    assert normalise("ジョークを教えて！") == "ジョ ョー ーク クを を教 教え えて"
+    assert normalise("ｼﾞｮｰｸ") == "ジョ ョー ーク"  # half-width kana, as some keyboards type
+    assert normalise("Ｆｕｌｌ ｗｉｄｔｈ") == "full width"
+    assert normalise("¿Qué tal? Ça va, Straße") == "que tal ca va strasse"
+
+
+def test_an_unknown_locale_is_refused():
+    with pytest.raises(ValueError, match="ko_KR"):
+        LocalIntentMatcher(BOT, "ko_KR")
+
+
+def test_the_local_conversation_answers_in_the_locale_it_is_asked_in():
+    conversation = LocalConversation(LocalIntentMatcher(BOT), rng=random.Random(2))
+    answer = conversation.ask("raconte-moi une blague", "alice", locale="fr_FR")
+    assert answer["Intent"] == "Joke"
+    assert answer["Message"] == reply_for_intent("Joke", random.Random(2), "fr")
+    fallback = conversation.ask("raconte-moi une blague", "alice")  # the English locale
+    assert fallback["Intent"] == "FallbackIntent"
+    assert fallback["Message"] == BOT.help_message

@@ -165,3 +165,23 @@ def test_create_builds_a_lexv2_runtime_client_for_the_region(monkeypatch):
     assert conversation.client.meta.service_model.service_name == "lexv2-runtime"
     assert conversation.client.meta.region_name == "eu-west-2"
     assert (conversation.bot_id, conversation.locale_id) == (BOT_ID, "en_US")
+
+
+def test_the_bot_is_asked_in_the_locale_the_responder_chose(client):
+    # One alias, many locales: RecognizeText names the locale on every call.
+    expect(
+        client,
+        "cuéntame un chiste",
+        "alice",
+        recognised("Joke", "¿Qué le dice un techo a otro? Techo de menos.", [
+            interpretation("Joke", 0.88), interpretation("FallbackIntent"),
+        ]),
+        locale="es_ES",
+    )  # fmt: skip
+    expect(
+        client, "tell me a joke", "alice", recognised("Joke", "ha", [interpretation("Joke", 0.9)])
+    )
+    conversation = LexConversation(client, BOT_ID, ALIAS_ID)
+    answer = conversation.ask("cuéntame un chiste", "alice", locale="es_ES")
+    assert (answer["Intent"], answer["Confidence"]) == ("Joke", 0.88)
+    assert conversation.ask("tell me a joke", "alice", locale=None)["Message"] == "ha"
