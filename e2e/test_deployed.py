@@ -150,14 +150,20 @@ def test_analysed_messages_reach_the_lake(deployed: Deployed) -> None:
     s3 = deployed.client("s3")
     bucket = deployed.outputs["DataLakeBucketName"]
 
-    deadline, found = time.monotonic() + 60, []
-    while not found and time.monotonic() < deadline:
+    tweet_id = tweet_id_of(body)
+    deadline, analysed, raw = time.monotonic() + 60, [], []
+    while not (analysed and raw) and time.monotonic() < deadline:
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-        bodies = [s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode() for k in keys]
-        found = [b for b in bodies if message_id in b]
+        bodies = {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode() for k in keys}
+        analysed = [k for k, b in bodies.items() if message_id in b and "MESSAGE_ANALYSED" in b]
+        raw = [k for k, b in bodies.items() if tweet_id in b and "TWITTER_TWEETED" in b]
         time.sleep(1)
 
-    assert found, f"no lake object names {message_id}"
+    assert analysed, f"no lake object names {message_id}"
+    # Magpie's events at the lake's root, X's raw items under their own prefix, apart.
+    assert raw and all(key.startswith("x-raw/") for key in raw), raw
+    assert not [k for k in analysed if k.startswith("x-raw/")], analysed
+    assert "TWITTER_" not in "".join(bodies[k] for k in analysed)
 
 
 def test_a_negative_message_alerts_on_the_topic(deployed: Deployed) -> None:

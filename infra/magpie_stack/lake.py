@@ -1,13 +1,16 @@
-"""The data lake: a rule on the bus -> Firehose -> S3, typed by Glue, queried with Athena.
+"""The data lake: rules on the bus -> Firehose -> S3, typed by Glue, queried with Athena.
 
-Firehose appends a newline to each record itself (its AppendDelimiterToRecord processor,
-no Lambda), compresses with GZIP and writes under date prefixes,
-`year=YYYY/month=MM/day=DD/`, the layout the local lake uses too. The Glue table's columns
-are generated from the MESSAGE_ANALYSED model (glue_schema.py) and its partitions are
-projected, so there is nothing to crawl or repair. The other tables the shared queries use
-(queries/glue/*.json, e.g. `magpie_events`) are created over the same files as declared
-there. Every `queries/athena/*.sql` (and `queries/*.sql`) becomes an Athena named query in
-the `magpie` workgroup, named after its file, described by its first comment line.
+Two routes (chalicelib/lake_routes.py), each a rule and a Firehose stream: Magpie's own
+events under the bucket's root, X's raw items (TWITTER_*) under `x-raw/`, so no key a
+sender chooses lands where a typed table reads. Firehose appends a newline to each record
+itself (its AppendDelimiterToRecord processor, no Lambda), compresses with GZIP and writes
+under date prefixes, `year=YYYY/month=MM/day=DD/`, the layout the local lake uses too. The
+Glue table's columns are generated from the MESSAGE_ANALYSED model (glue_schema.py) and its
+partitions are projected, so there is nothing to crawl or repair. The other tables the
+shared queries use (queries/glue/*.json, e.g. `magpie_events`) are created as declared
+there, over the root or the `prefix` a table names. Every `queries/athena/*.sql` (and
+`queries/*.sql`) becomes an Athena named query in the `magpie` workgroup, named after its
+file, described by its first comment line.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from chalicelib.lake_routes import MAGPIE_EVENTS_PATTERN, RAW_X_PATTERN, RAW_X_PREFIX
 from magpie_stack.bus import ArnTarget
 from magpie_stack.glue_schema import (
     PARTITION_KEYS,
@@ -38,7 +42,9 @@ DATABASE_NAME = "magpie"
 TABLE_NAME = "analysed-messages-table"
 WORKGROUP_NAME = "magpie"
 DATE_PREFIX = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
-ERROR_PREFIX = "errors/!{firehose:error-output-type}/" + DATE_PREFIX
+# Failed records go under errors/ (expired after 30 days), then the route's own prefix.
+ERROR_FOLDER = "errors/"
+ERROR_PREFIX = "!{firehose:error-output-type}/" + DATE_PREFIX
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 FIRST_YEAR = 2024
 
@@ -99,7 +105,7 @@ class DataLake(Construct):
             server_access_logs_prefix="lake/",
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    id="firehose-errors", prefix="errors/", expiration=cdk.Duration.days(30)
+                    id="firehose-errors", prefix=ERROR_FOLDER, expiration=cdk.Duration.days(30)
                 ),
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads",
@@ -115,14 +121,8 @@ class DataLake(Construct):
             lifecycle_rules=[s3.LifecycleRule(id="results", expiration=cdk.Duration.days(30))],
         )
 
-        # --- Firehose -------------------------------------------------------------------
+        # --- Firehose: one stream and one rule per route (chalicelib/lake_routes.py) -----
         self.firehose_logs = logs.LogGroup(self, "FirehoseLogs", retention=log_retention)
-        delivery_log_stream = logs.LogStream(
-            self,
-            "FirehoseDeliveryLogs",
-            log_group=self.firehose_logs,
-            log_stream_name="S3Delivery",
-        )
         role = iam.Role(
             self, "FirehoseRole", assumed_by=iam.ServicePrincipal("firehose.amazonaws.com")
         )
@@ -145,74 +145,30 @@ class DataLake(Construct):
                 resources=[self.firehose_logs.log_group_arn],
             )
         )
-        self.delivery_stream = firehose.CfnDeliveryStream(
-            self,
-            "DeliveryStream",
-            delivery_stream_type="DirectPut",
-            delivery_stream_encryption_configuration_input=(
-                firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
-                    key_type="AWS_OWNED_CMK"
-                )
-            ),
-            extended_s3_destination_configuration=(
-                firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
-                    bucket_arn=self.bucket.bucket_arn,
-                    role_arn=role.role_arn,
-                    prefix=DATE_PREFIX,
-                    error_output_prefix=ERROR_PREFIX,
-                    compression_format="GZIP",
-                    buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
-                        interval_in_seconds=60, size_in_m_bs=5
-                    ),
-                    processing_configuration=(
-                        firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
-                            enabled=True,
-                            processors=[
-                                firehose.CfnDeliveryStream.ProcessorProperty(
-                                    type="AppendDelimiterToRecord"
-                                )
-                            ],
-                        )
-                    ),
-                    cloud_watch_logging_options=(
-                        firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
-                            enabled=True,
-                            log_group_name=self.firehose_logs.log_group_name,
-                            log_stream_name=delivery_log_stream.log_stream_name,
-                        )
-                    ),
-                )
-            ),
-        )
-        # The role's policy must exist before Firehose first tries to write.
-        self.delivery_stream.add_resource_dependency(
-            role.node.find_child("DefaultPolicy").node.default_child
-        )
-
         put_role = iam.Role(
             self, "RuleToFirehoseRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com")
         )
-        put_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
-                resources=[self.delivery_stream.attr_arn],
-            )
+        # Magpie's own events keep the construct ids of the single stream this replaced, so
+        # a deployed stack updates the stream and rule in place rather than replacing them.
+        self.delivery_stream, self.rule = self._route(
+            ("DeliveryStream", "FirehoseDeliveryLogs", "S3Delivery", "ToLake"),
+            "",
+            "Every Magpie event on the bus, once, into the data lake",
+            MAGPIE_EVENTS_PATTERN,
+            role=role,
+            put_role=put_role,
+            bus=bus,
+            dead_letters=dead_letters,
         )
-        self.rule = events.Rule(
-            self,
-            "ToLake",
-            event_bus=bus,
-            description="Every event on the Magpie bus, once, into the data lake",
-            event_pattern=events.EventPattern(account=[stack.account]),
-            targets=[
-                ArnTarget(
-                    self.delivery_stream.attr_arn, role=put_role, dead_letter_queue=dead_letters
-                )
-            ],
-        )
-        # An archive replay re-sends events with `replay-name`: the lake has them already.
-        self.rule.node.default_child.add_property_override(  # type: ignore[union-attr]
-            "EventPattern.replay-name", [{"exists": False}]
+        self.raw_x_stream, self.raw_x_rule = self._route(
+            ("RawXDeliveryStream", "RawXDeliveryLogs", "S3DeliveryRawX", "RawXToLake"),
+            RAW_X_PREFIX,
+            "Every raw X item (TWITTER_*) on the bus, once, into the lake's x-raw/ prefix",
+            RAW_X_PATTERN,
+            role=role,
+            put_role=put_role,
+            bus=bus,
+            dead_letters=dead_letters,
         )
 
         # --- Glue and Athena --------------------------------------------------------------
@@ -230,8 +186,9 @@ class DataLake(Construct):
         self.table = self._table(
             "AnalysedMessages",
             TABLE_NAME,
-            "Every event on the bus, typed as the MESSAGE_ANALYSED envelope (filter on "
-            '"detail-type"); columns generated from chalicelib/events.py',
+            "Every Magpie event in the lake (X's raw items are in x_raw_events), typed as the "
+            'MESSAGE_ANALYSED envelope (filter on "detail-type"); columns generated from '
+            "chalicelib/events.py",
             self.columns,
         )
         self.tables = {TABLE_NAME: self.table}
@@ -243,6 +200,7 @@ class DataLake(Construct):
                 name,
                 spec.get("description", name)[:2048],
                 [(c["name"], c["type"]) for c in spec["columns"]],
+                prefix=spec.get("prefix", ""),
             )
 
         self.workgroup = athena.CfnWorkGroup(
@@ -276,10 +234,99 @@ class DataLake(Construct):
             query.add_resource_dependency(self.database)
             self.queries.append(query)
 
+    def _route(
+        self,
+        ids: tuple[str, str, str, str],
+        prefix: str,
+        description: str,
+        pattern: dict[str, object],
+        *,
+        role: iam.Role,
+        put_role: iam.Role,
+        bus: events.IEventBus,
+        dead_letters: sqs.IQueue,
+    ) -> tuple[firehose.CfnDeliveryStream, events.Rule]:
+        """A Firehose stream writing under `prefix` + the date folders, and the rule that
+        sends it the events `pattern` matches (never a replayed copy: the lake has it)."""
+        stream_id, log_stream_id, log_stream_name, rule_id = ids
+        stack = cdk.Stack.of(self)
+        log_stream = logs.LogStream(
+            self, log_stream_id, log_group=self.firehose_logs, log_stream_name=log_stream_name
+        )
+        stream = firehose.CfnDeliveryStream(
+            self,
+            stream_id,
+            delivery_stream_type="DirectPut",
+            delivery_stream_encryption_configuration_input=(
+                firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
+                    key_type="AWS_OWNED_CMK"
+                )
+            ),
+            extended_s3_destination_configuration=(
+                firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
+                    bucket_arn=self.bucket.bucket_arn,
+                    role_arn=role.role_arn,
+                    prefix=prefix + DATE_PREFIX,
+                    error_output_prefix=ERROR_FOLDER + prefix + ERROR_PREFIX,
+                    compression_format="GZIP",
+                    buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
+                        interval_in_seconds=60, size_in_m_bs=5
+                    ),
+                    processing_configuration=(
+                        firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
+                            enabled=True,
+                            processors=[
+                                firehose.CfnDeliveryStream.ProcessorProperty(
+                                    type="AppendDelimiterToRecord"
+                                )
+                            ],
+                        )
+                    ),
+                    cloud_watch_logging_options=(
+                        firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
+                            enabled=True,
+                            log_group_name=self.firehose_logs.log_group_name,
+                            log_stream_name=log_stream.log_stream_name,
+                        )
+                    ),
+                )
+            ),
+        )
+        # The role's policy must exist before Firehose first tries to write.
+        stream.add_resource_dependency(role.node.find_child("DefaultPolicy").node.default_child)
+        put_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
+                resources=[stream.attr_arn],
+            )
+        )
+        rule = events.Rule(
+            self,
+            rule_id,
+            event_bus=bus,
+            description=description,
+            event_pattern=events.EventPattern(account=[stack.account]),
+            targets=[ArnTarget(stream.attr_arn, role=put_role, dead_letter_queue=dead_letters)],
+        )
+        # Overrides, not EventPattern fields: the L2 pattern has no `replay-name`, and the
+        # route's pattern is kept in EventBridge's own JSON, as the local bus matches it.
+        cfn_rule = rule.node.default_child
+        for field, value in {**pattern, "replay-name": [{"exists": False}]}.items():
+            cfn_rule.add_property_override(f"EventPattern.{field}", value)  # type: ignore[union-attr]
+        return stream, rule
+
     def _table(
-        self, construct_id: str, name: str, description: str, columns: list[tuple[str, str]]
+        self,
+        construct_id: str,
+        name: str,
+        description: str,
+        columns: list[tuple[str, str]],
+        *,
+        prefix: str = "",
     ) -> glue.CfnTable:
-        """An external JSON table over the lake's date prefixes (partitions projected)."""
+        """An external JSON table over the date folders under the lake's `prefix` ("" the
+        root, Magpie's events; "x-raw/" X's raw items), partitions projected."""
+        location = self.lake_root + prefix
         stack = cdk.Stack.of(self)
         table = glue.CfnTable(
             self,
@@ -302,14 +349,14 @@ class DataLake(Construct):
                     "projection.day.type": "integer",
                     "projection.day.range": "1,31",
                     "projection.day.digits": "2",
-                    "storage.location.template": self.lake_root
+                    "storage.location.template": location
                     + "year=${year}/month=${month}/day=${day}/",
                 },
                 partition_keys=[
                     glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in PARTITION_KEYS
                 ],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=self.lake_root,
+                    location=location,
                     input_format="org.apache.hadoop.mapred.TextInputFormat",
                     output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
                     serde_info=glue.CfnTable.SerdeInfoProperty(

@@ -2,7 +2,9 @@
 
 `MAGPIE_HOME/lake/year=YYYY/month=MM/day=DD/magpie-YYYY-MM-DD-HH.json`, one EventBridge
 envelope per line, partitioned by the event's time. Firehose delivers at least once, and so
-does this writer: readers dedupe on the envelope id.
+does this writer: readers dedupe on the envelope id. X's raw items (TWITTER_* events) have
+the same layout under `lake/x-raw/` (chalicelib/lake_routes.py says why): a `LocalLake`
+reads only its own root's date folders, so the two never mix.
 
 A record is written whole or not at all. A full disk can accept part of a write: the
 writer then cuts the file back to where the record began and raises, so the delivery is
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.errors import UnavailableError
+from chalicelib.lake_routes import RAW_X_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,11 @@ class LocalLake:
 
     def files(self) -> list[Path]:
         return sorted(self.root.glob("year=*/month=*/day=*/*.json"))
+
+
+def raw_x_lake(lake_root: Path) -> LocalLake:
+    """The lake of X's raw items, beside Magpie's events under `lake_root`."""
+    return LocalLake(lake_root / RAW_X_PREFIX.rstrip("/"))
 
 
 def _append_whole(fd: int, line: bytes) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 from chalicelib.display import escape_controls
 from chalicelib.errors import InputError
+from chalicelib.lake_routes import RAW_X_PREFIX
 from magpie.apps import ROOT
 from magpie.lake import TornLines, read_lines
 
@@ -86,11 +87,18 @@ class ReportError(InputError):
 class Table:
     name: str
     columns: tuple[tuple[str, str], ...]  # (name, Hive type) as Glue declares them
+    # The folder under the lake root the table reads ("" for the root, where Magpie's own
+    # events are; "x-raw/" for X's raw items: chalicelib/lake_routes.py).
+    prefix: str = ""
 
     @classmethod
     def load(cls, path: Path) -> Table:
         spec = json.loads(path.read_text())
-        return cls(spec["name"], tuple((c["name"], c["type"]) for c in spec["columns"]))
+        columns = tuple((c["name"], c["type"]) for c in spec["columns"])
+        prefix = spec.get("prefix", "")
+        if prefix and not re.fullmatch(r"[a-z0-9-]+/", prefix):
+            raise ReportError(f"{path.name}: prefix {prefix!r} is not one folder name and '/'")
+        return cls(spec["name"], columns, prefix)
 
 
 @dataclass(frozen=True)
@@ -167,8 +175,8 @@ def connect(lake_root: Path, table_folder: Path = TABLES, *, tolerant: bool = Fa
     con.execute("SET TimeZone = 'UTC'")
     for name, body in ATHENA_MACROS.items():
         con.execute(f"CREATE MACRO {name}{body}")
-    files = [str(path) for path in lake_files(lake_root)]
     for table in tables(table_folder):
+        files = [str(path) for path in lake_files(lake_root / table.prefix)]
         con.execute(_view_sql(table, files, tolerant=tolerant))
     return con
 
@@ -191,8 +199,9 @@ def _view_sql(table: Table, files: Sequence[str], *, tolerant: bool = False) -> 
         return f"CREATE VIEW {_quote(table.name)} AS SELECT {typed} WHERE false"
     columns = ", ".join(f"'{name}': '{duckdb_type(kind)}'" for name, kind in read.items())
     file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    # Records whose keys do not fit the declared types are an error, as in Athena: the
-    # lake holds our own envelopes, so a mismatch is a bug to see, not a row to drop.
+    # Records whose keys do not fit the declared types are an error, as in Athena: a typed
+    # table reads only Magpie's own envelopes (X's raw items, whose keys a sender chooses,
+    # are under x-raw/ with their detail as text), so a mismatch is a bug to see.
     source = (
         f"read_json([{file_list}], format = 'newline_delimited', columns = {{{columns}}},"
         " filename = '__file', maximum_object_size = 16777216"
@@ -268,7 +277,7 @@ def _run(sql: str, lake_root: Path, table_folder: Path, *, tolerant: bool) -> Re
 
 def _torn_lines(lake_root: Path) -> TornLines:
     torn = TornLines()
-    for path in lake_files(lake_root):
+    for path in lake_files(lake_root) + lake_files(lake_root / RAW_X_PREFIX):
         for _ in read_lines(path, torn):
             pass
     return torn

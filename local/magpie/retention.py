@@ -7,7 +7,8 @@ Every MAGPIE_PRUNE_INTERVAL_MINUTES (60; 0 never) the runtime deletes:
 - downloaded and annotated media (`MAGPIE_HOME/media`), after the same;
 - idempotency records past their TTL (a week; a reply's, REPLY_MEMORY_DAYS);
 - loop-guard counters, thread depths and post intents past their expiry;
-- data-lake files last written more than MAGPIE_LAKE_RETENTION_DAYS ago (90; 0 keeps them);
+- data-lake files (Magpie's events and X's raw items alike) last written more than
+  MAGPIE_LAKE_RETENTION_DAYS ago (90; 0 keeps them);
 - dry-run replies and their images after MAGPIE_OUTBOX_RETENTION_DAYS (7; 0 keeps them),
   and temporary files a crash left behind after an hour.
 
@@ -25,6 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from magpie.lake import LocalLake, raw_x_lake
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +89,9 @@ def prune(home: Path, policy: RetentionPolicy, now: float | None = None) -> Prun
         )
     pruned.add("media files", _remove_older(_files(home / "media"), bus_cutoff))
     if policy.lake_days:
-        pruned.add("lake files", _prune_lake(home / "lake", now - policy.lake_days * DAY))
+        cutoff = now - policy.lake_days * DAY
+        for lake in (LocalLake(home / "lake"), raw_x_lake(home / "lake")):
+            pruned.add("lake files", _prune_lake(lake.root, cutoff))
     outbox = home / "outbox"
     if policy.outbox_days:
         replies = [*outbox.glob("*.json"), *_files(outbox / "media")]

@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from chalicelib.lake_routes import MAGPIE_EVENTS_PATTERN, RAW_X_PATTERN
 from magpie.apps import event_subscriptions
 from magpie.dispatcher import Dispatcher, Target, pattern_target
-from magpie.lake import LocalLake
+from magpie.lake import LocalLake, raw_x_lake
 from magpie.retention import Pruner, RetentionPolicy
 
 logger = logging.getLogger(__name__)
@@ -28,17 +29,21 @@ def configure_environment(home: Path, **overrides: str) -> None:
     backend.reset()
 
 
-def lake_target(home: Path) -> Target:
-    lake = LocalLake(home / "lake")
-    # Firehose's rule on AWS matches every Magpie event; so does this one.
-    return Target("lake", lambda envelope: True, lambda envelope, context: lake.write(envelope))
+def lake_targets(home: Path) -> list[Target]:
+    """The lake's two routes (chalicelib/lake_routes.py), as the two Firehose rules on AWS:
+    Magpie's own events under the lake root, X's raw items under `x-raw/`."""
+    events, raw = LocalLake(home / "lake"), raw_x_lake(home / "lake")
+    return [
+        pattern_target("lake", MAGPIE_EVENTS_PATTERN, lambda envelope, _: events.write(envelope)),
+        pattern_target("lake-x-raw", RAW_X_PATTERN, lambda envelope, _: raw.write(envelope)),
+    ]
 
 
 def builtin_targets(home: Path) -> list[Target]:
     """Targets that are infrastructure on AWS (Firehose, Step Functions, SNS)."""
     from magpie.local_targets import local_targets
 
-    return [lake_target(home), *local_targets(home)]
+    return [*lake_targets(home), *local_targets(home)]
 
 
 def app_targets() -> list[Target]:

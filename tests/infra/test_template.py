@@ -24,6 +24,7 @@ import pytest
 from chalicelib import events
 from chalicelib.alerts import ALERT_PATTERNS
 from chalicelib.config import Settings
+from chalicelib.lake_routes import MAGPIE_EVENTS_PATTERN, RAW_X_PATTERN, RAW_X_PREFIX
 from chalicelib.responders.bot_definition import intents_for_locale
 from tests.infra.expected import EXPECTED_ENVIRONMENT, EXPECTED_LITE_ENVIRONMENT
 
@@ -168,10 +169,10 @@ def test_every_rule_is_on_the_magpie_bus_with_a_dead_letter_queue_and_permission
     assert resources[bus_id]["Properties"]["Name"] == "magpie"
     assert output_ref(each_synth.template, "EventBusName") == bus_id
     rules = {k: r for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
-    # 3 Chalice on_cw_event handlers and the core app's one per alert pattern, log, lake,
-    # analysis; no rule
-    # on Step Functions' status changes, which AWS never sends for the Express machine.
-    assert len(rules) == 3 + len(ALERT_PATTERNS) + 3
+    # 3 Chalice on_cw_event handlers and the core app's one per alert pattern, log, the
+    # lake's two routes, analysis; no rule on Step Functions' status changes, which AWS
+    # never sends for the Express machine.
+    assert len(rules) == 3 + len(ALERT_PATTERNS) + 4
     assert not [r for r in rules.values() if "aws.states" in json.dumps(r)]
     permissions = [
         r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"
@@ -653,14 +654,22 @@ def test_idempotency_table_has_powertools_key_and_ttl(synth):
 
 
 def test_firehose_writes_newline_delimited_compressed_date_partitioned_records(synth):
-    (stream,) = synth.of_type("AWS::KinesisFirehose::DeliveryStream").values()
-    s3 = stream["Properties"]["ExtendedS3DestinationConfiguration"]
-    assert s3["Prefix"] == "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
-    assert s3["CompressionFormat"] == "GZIP"
-    processors = s3["ProcessingConfiguration"]["Processors"]
-    assert [p["Type"] for p in processors] == ["AppendDelimiterToRecord"]  # no Lambda
-    assert s3["ProcessingConfiguration"]["Enabled"] is True
-    assert ref(s3["BucketARN"]) == output_ref(synth.template, "DataLakeBucketName")
+    date = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+    prefixes = {}
+    for stream in synth.of_type("AWS::KinesisFirehose::DeliveryStream").values():
+        s3 = stream["Properties"]["ExtendedS3DestinationConfiguration"]
+        prefixes[s3["Prefix"]] = s3["ErrorOutputPrefix"]
+        assert s3["CompressionFormat"] == "GZIP"
+        processors = s3["ProcessingConfiguration"]["Processors"]
+        assert [p["Type"] for p in processors] == ["AppendDelimiterToRecord"]  # no Lambda
+        assert s3["ProcessingConfiguration"]["Enabled"] is True
+        assert ref(s3["BucketARN"]) == output_ref(synth.template, "DataLakeBucketName")
+    # Magpie's events at the root, X's raw items under x-raw/; failures under errors/ (expired).
+    error_type = "!{firehose:error-output-type}/"
+    assert prefixes == {
+        date: "errors/" + error_type + date,
+        RAW_X_PREFIX + date: "errors/" + RAW_X_PREFIX + error_type + date,
+    }
 
 
 def _parse_hive(text: str) -> Any:
@@ -843,6 +852,16 @@ def test_athena_workgroup_and_a_named_query_per_sql_file(synth):
         assert query["Description"] == files[name].splitlines()[0].removeprefix("--").strip()
 
 
+def with_suffix(location: Any, suffix: str) -> Any:
+    """A CloudFormation string (plain or an Fn::Join) with `suffix` appended."""
+    if not suffix:
+        return location
+    if isinstance(location, str):
+        return location + suffix
+    separator, parts = location["Fn::Join"]
+    return {"Fn::Join": [separator, [*parts[:-1], parts[-1] + suffix]]}
+
+
 def test_the_shared_queries_tables_exist_over_the_lake(synth):
     tables = {
         t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
@@ -863,24 +882,30 @@ def test_the_shared_queries_tables_exist_over_the_lake(synth):
             continue  # generated from the model (the test above)
         columns = [(c["Name"], c["Type"]) for c in tables[name]["StorageDescriptor"]["Columns"]]
         assert columns == [(c["name"], c["type"]) for c in spec["columns"]], name
-    for table in tables.values():
-        assert (
-            table["StorageDescriptor"]["Location"]
-            == tables["analysed-messages-table"]["StorageDescriptor"]["Location"]
-        )
+    root = tables["analysed-messages-table"]["StorageDescriptor"]["Location"]
+    for name, table in tables.items():
+        prefix = declared.get(name, {}).get("prefix", "")
+        assert table["StorageDescriptor"]["Location"] == with_suffix(root, prefix), name
         assert table["Parameters"]["projection.enabled"] == "true"
+    assert declared["x_raw_events"]["prefix"] == RAW_X_PREFIX
 
 
 def test_the_lake_takes_every_event_once_and_no_replays(synth):
-    (stream,) = synth.of_type("AWS::KinesisFirehose::DeliveryStream")
-    (rule,) = [
-        r["Properties"]
-        for r in synth.of_type("AWS::Events::Rule").values()
-        if ref(r["Properties"]["Targets"][0]["Arn"]) == stream
-    ]
-    assert rule["EventPattern"] == {
-        "account": [{"Ref": "AWS::AccountId"}],
-        "replay-name": [{"exists": False}],
+    streams = synth.of_type("AWS::KinesisFirehose::DeliveryStream")
+    patterns = {}
+    for stream_id, stream in streams.items():
+        (rule,) = [
+            r["Properties"]
+            for r in synth.of_type("AWS::Events::Rule").values()
+            if ref(r["Properties"]["Targets"][0]["Arn"]) == stream_id
+        ]
+        prefix = stream["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"]
+        patterns[prefix.split("year=")[0]] = rule["EventPattern"]
+    own = {"account": [{"Ref": "AWS::AccountId"}], "replay-name": [{"exists": False}]}
+    # The two routes of chalicelib/lake_routes.py, exact complements on detail-type.
+    assert patterns == {
+        "": {**own, **MAGPIE_EVENTS_PATTERN},
+        RAW_X_PREFIX: {**own, **RAW_X_PATTERN},
     }
 
 

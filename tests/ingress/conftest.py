@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 from magpie.apps import load_app
-from magpie.runtime import lake_target
+from magpie.runtime import lake_targets
 
 from chalicelib import backend
 from chalicelib.ingress.signature import SIGNATURE_HEADER, sign
@@ -33,15 +33,19 @@ class Webhook:
         store = backend.local_bus_store()
         new = [envelope for _, envelope in store.events_since(self._seen)]
         self._seen = store.last_seq()
-        lake = lake_target(self.home)
+        routes = lake_targets(self.home)
         for envelope in new:
-            lake.handler(envelope, None)
+            for route in routes:
+                if route.matches(envelope):
+                    route.handler(envelope, None)
         return new
 
     def lake(self) -> list[dict[str, Any]]:
-        from magpie.lake import LocalLake
+        """Every lake record: Magpie's events, then X's raw items (under x-raw/)."""
+        from magpie.lake import LocalLake, raw_x_lake
 
-        return LocalLake(self.home / "lake").records()
+        root = self.home / "lake"
+        return LocalLake(root).records() + raw_x_lake(root).records()
 
 
 @pytest.fixture

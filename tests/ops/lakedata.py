@@ -17,10 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from magpie.lake import LocalLake
+from magpie.lake import LocalLake, raw_x_lake
 from magpie.replay import replay_copy
 
 from chalicelib.bus.envelope import make_envelope
+from chalicelib.bus.pattern import compile_pattern
 from chalicelib.events import (
     DIRECT_MESSAGE,
     MENTION,
@@ -37,6 +38,7 @@ from chalicelib.events import (
     TweetSent,
     TwitterIds,
 )
+from chalicelib.lake_routes import RAW_X_PATTERN
 
 
 def envelope(model: Any, time: str) -> dict[str, Any]:
@@ -182,11 +184,13 @@ def history() -> list[dict[str, Any]]:
 
 
 def write_lake(lake_root: Path) -> list[dict[str, Any]]:
-    """Write the history to a lake as Firehose would: with a duplicate and a replayed copy."""
+    """Write the history to a lake as Firehose would: with a duplicate and a replayed copy,
+    each record under its route's prefix (X's raw items in x-raw/, as the runtime writes)."""
     lake = LocalLake(lake_root)
+    raw = compile_pattern(RAW_X_PATTERN)
     envelopes = history()
     for record in envelopes:
-        lake.write(record)
+        (raw_x_lake(lake_root) if raw.matches(record) else lake).write(record)
     m1_analysis = next(e for e in envelopes if e["time"] == M1_ANALYSED_AT)
     lake.write(m1_analysis)  # delivered twice
     m2_analysis = next(e for e in envelopes if e["time"] == M2_ANALYSED_AT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from magpie.lake import LocalLake
+from magpie.lake import LocalLake, raw_x_lake
 from magpie.retention import DAY, RetentionPolicy, prune
 from magpie.runtime import Runtime
 
@@ -90,6 +90,21 @@ def test_old_lake_files_outbox_replies_media_and_crash_leftovers_are_removed(tmp
     assert not media.exists()
     assert pruned.counts["lake files"] == 1
     assert pruned.counts["temporary files"] == 1
+
+
+def test_old_raw_x_items_are_pruned_as_magpies_events_are(tmp_path):
+    raw = raw_x_lake(tmp_path / "lake")
+    old = {"id": "r1", "time": "2020-01-02T03:04:05Z", "detail-type": "TWITTER_TWEETED"}
+    new = {"id": "r2", "time": utc_now_iso(), "detail-type": "TWITTER_TWEETED"}
+    raw.write({**old, "detail": {}})
+    raw.write({**new, "detail": {}})
+    aged(raw.path_for(old), 31)
+
+    pruned = prune(tmp_path, POLICY)
+
+    assert [r["id"] for r in raw.records()] == ["r2"]
+    assert not (tmp_path / "lake" / "x-raw" / "year=2020").exists()
+    assert pruned.counts["lake files"] == 1
 
 
 def test_zero_keeps_the_lake_and_the_outbox_for_ever(tmp_path):
