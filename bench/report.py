@@ -24,6 +24,7 @@ GENERATED = (
     "## Webhook latency and cold start",
     "## Package size",
     "## Local end to end",
+    "## Replies in the writer's language",
     "## Findings and fixes",
 )
 PROFILE_ORDER = [
@@ -860,6 +861,56 @@ FINDINGS = """## Findings and fixes
 """
 
 
+def languages_section(result: dict[str, Any]) -> str:
+    """bench/results/languages.json: the share of corpus messages answered in their own."""
+    import textwrap
+
+    rows = [
+        [
+            lang,
+            c["messages"],
+            c.get("replied", 0),
+            "-" if lang == "und" else c.get("in_own_language", 0),
+            ", ".join(f"{k[6:]} {v}" for k, v in sorted(c.items()) if k.startswith("reply_")),
+        ]
+        for lang, c in result["by_language"].items()
+    ]
+    undetermined = result["by_language"].get("und", {}).get("messages", 0)
+    intro = (
+        "`python -m bench.languages` (the `languages` step): every corpus message through "
+        "ingress's translation, the real text and image analysis and the real responders on "
+        "the local bot; a reply is in the writer's language when the project's own detector "
+        "finds the corpus's language in its text. "
+        + ("A quick run (a quarter of the corpus). " if result["quick"] else "")
+        + f"Answered in their own language: **{result['share_in_own_language']:.1%}** "
+        f"({result['answered_in_own_language']} of the {result['replied_with_a_language']} "
+        f"replies to a message with a language; goal {result['goal']:.0%}). The "
+        f"{undetermined} messages of no language (emoji, a bare mention) were answered in "
+        f"English ({result['undetermined_answered_in_english']} detected so). SEND_TWEET's "
+        f"own `Language` agreed with the detector on "
+        f"{result['said_language_agrees_with_detector']} of {result['replied']} replies."
+    )
+    missed = "\n".join(f"- {_why_missed(m)}: {m['text']!r}" for m in result["missed"])
+    return (
+        "## Replies in the writer's language\n\n"
+        + textwrap.fill(intro, 92)
+        + "\n\n"
+        + _table(["language", "messages", "replied", "in own language", "replies in"], rows)
+        + "\n\nThe replies not in the writer's language:\n\n"
+        + missed
+        + "\n"
+    )
+
+
+def _why_missed(miss: dict[str, Any]) -> str:
+    said, found, language = miss["said"], miss["detected"], miss["language"]
+    if said == found == "en" and miss["text"].startswith("("):
+        return f"{language}, a language Magpie does not speak: English, said so"
+    if said == found:
+        return f"{language} taken for {found} by the analysis: answered in {found}"
+    return f"{language}, answered in {said}, but the detector reads the reply as {found}"
+
+
 def render() -> str:
     parts = [
         "# Performance and cost",
@@ -884,6 +935,9 @@ def render() -> str:
     e2e = read_result("local_e2e")
     if e2e:
         parts.append(local_section(e2e))
+    spoken = read_result("languages")
+    if spoken:
+        parts.append(languages_section(spoken))
     parts.append(_kept_sections())
     micro = read_result("micro") or {}
     spin = micro.get("dispatcher", {})

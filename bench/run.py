@@ -3,9 +3,10 @@
     python -m bench.run [--quick] [--only cost,webhook,package,local] [--budget SECONDS]
 
 Steps run in order (cost, cold starts of the lite functions, webhook, package, local end to
-end, micro, report), each writing its bench/results/<name>.json. The machine is shared, so
-`--budget` (default 540 s) keeps the whole run under ten minutes: a step that would start
-after the budget is spent runs in its quick form instead. `--quick` runs every step small (a
+end, languages (the share of replies in the writer's language), micro, report), each
+writing its bench/results/<name>.json. The machine is shared, so `--budget` (default
+540 s) keeps the whole run under ten minutes: a step that would start after the budget is
+spent runs in its quick form instead. `--quick` runs every step small (a
 smoke run, about two minutes) and writes under bench/results/tmp/quick/ (git-ignored),
 leaving the committed results alone.
 """
@@ -18,7 +19,7 @@ import time
 
 from bench.environment import machine, write_result
 
-STEPS = ("cost", "cold", "webhook", "package", "local", "micro")
+STEPS = ("cost", "cold", "webhook", "package", "local", "languages", "micro")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +44,17 @@ def main(argv: list[str] | None = None) -> None:
         timings[name] = round(time.time() - t0, 1)
         print(f"   {name}: {timings[name]} s", flush=True)
 
-    from bench import cold_start, cost, environment, local_e2e, micro, package, report, webhook
+    from bench import (
+        cold_start,
+        cost,
+        environment,
+        languages,
+        local_e2e,
+        micro,
+        package,
+        report,
+        webhook,
+    )
 
     if args.quick:
         # A smoke run never overwrites the committed results or docs/PERFORMANCE.md.
@@ -58,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     step("webhook", webhook.main, ["--quick"] if late() else [])
     step("package", package.main, [])
     step("local", local_e2e.main, ["--quick"] if late() else [])
+    step("languages", languages.main, ["--quick"] if late() else [])
     step("micro", micro.main)
     report.main()
     summary = {
