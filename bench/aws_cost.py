@@ -203,7 +203,7 @@ class CannedAI:
             self.by_text.setdefault(strip_for_analysis(message["text"]), message)
             self.by_id[message["id"]] = message
         self.scenes = payloads.scenes()
-        self._matcher: Any = None
+        self._matchers: dict[str, Any] = {}  # a LocalIntentMatcher per Lex locale asked
 
     def install(self) -> None:
         answer = self.meter.answer
@@ -347,16 +347,17 @@ class CannedAI:
     # --- Lex V2 ---
 
     def recognize_text(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Lex's NLU (here: the local matcher built from the same bot.json), then Lex calls
-        the fulfilment code hook Lambda, as it does for every intent of Magpie's bot."""
+        """Lex's NLU (here: the local matcher of the asked locale, built from the same
+        bot.json), then Lex calls the fulfilment code hook Lambda, as it does for every
+        intent of Magpie's bot."""
         from chalicelib.responders.intents import LocalIntentMatcher, _lex_event
 
-        if self._matcher is None:
-            self._matcher = LocalIntentMatcher()
-        intent, confidence = self._matcher.match(params["text"])
-        event = _lex_event(
-            self._matcher.definition, params["text"], params["sessionId"], intent, confidence
-        )
+        locale = params["localeId"]
+        if locale not in self._matchers:
+            self._matchers[locale] = LocalIntentMatcher(locale=locale)
+        matcher = self._matchers[locale]
+        intent, confidence = matcher.match(params["text"])
+        event = _lex_event(matcher, params["text"], params["sessionId"], intent, confidence)
         response = self.invoke_fulfilment(event)
         interpretation: dict[str, Any] = {"intent": {"name": intent}}
         if intent != "FallbackIntent":
