@@ -20,8 +20,9 @@ import pytest
 from chalicelib.events import RejectedMedia
 from chalicelib.responders import bot_definition
 from chalicelib.responders.annotate import reply_text_for_people
-from chalicelib.responders.fulfilment import CONTENT_DIR, joke_pool
+from chalicelib.responders.fulfilment import CONTENT_DIR, fact_pool, joke_pool
 from chalicelib.responders.handlers import unreadable_photos_text
+from chalicelib.responders.languages import reply_texts
 from chalicelib.x_cost import holds_url
 
 
@@ -52,13 +53,15 @@ def test_no_text_in_the_bot_definition_or_the_content_holds_a_url(path):
     assert [(where, text) for where, text in texts if holds_url(text)] == []
 
 
-def test_no_joke_the_bot_can_tell_holds_a_url():
-    pool = joke_pool()
-    assert pool and [joke for joke in pool if holds_url(joke)] == []
+@pytest.mark.parametrize("language", bot_definition.load_bot_definition().languages)
+def test_no_joke_or_fact_the_bot_can_tell_holds_a_url(language):
+    pool = joke_pool(language) + fact_pool(language)
+    assert pool and [text for text in pool if holds_url(text)] == []
 
 
-def test_no_unreadable_photos_reply_holds_a_url():
-    bot = bot_definition.load_bot_definition()
+@pytest.mark.parametrize("language", bot_definition.load_bot_definition().languages)
+def test_no_unreadable_photos_reply_holds_a_url(language):
+    bot = reply_texts(language)
     reasons = [*bot.media_reasons, "a_reason_nobody_wrote"]
     replies = []
     for reason, other, partly, total in itertools.product(
@@ -75,8 +78,9 @@ def test_no_unreadable_photos_reply_holds_a_url():
     "names",
     [["will.i.am"], ["Grace Hopper", "Will.i.am"], ["x.ai"], [], ["Mr. T.co"]],
 )
-def test_a_recognised_name_x_would_read_as_a_link_is_not_sent_as_one(names):
-    text = reply_text_for_people(names)
+@pytest.mark.parametrize("language", bot_definition.load_bot_definition().languages)
+def test_a_recognised_name_x_would_read_as_a_link_is_not_sent_as_one(names, language):
+    text = reply_text_for_people(names, reply_texts(language))
     assert not holds_url(text)
     for name in names:  # still readable: only the dot that makes it a link changes
         assert name.replace(".", "") in text.replace("\u2024", "").replace(".", "")
