@@ -24,6 +24,7 @@ from chalicelib.responders.fulfilment import (
     reply_for_intent,
 )
 from chalicelib.responders.languages import CONTENT_DIR, REPLY_LIMIT, reply_texts
+from tests.conftest import ROOT
 
 URL_LIKE = re.compile(r"https?://|www\.|\b[\w-]+\.(com|org|net|io|co|uk|ly|ch)\b", re.I)
 MENTION_OR_HASHTAG = re.compile(r"[@#]\w")
@@ -265,3 +266,18 @@ def test_a_language_without_its_own_jokes_gets_english_ones_said_so_and_still_fi
     for reply in replies:
         assert reply.startswith(f"{note} ") and reply.removeprefix(f"{note} ") in english
         assert weighted_length(reply) <= REPLY_LIMIT
+
+
+@pytest.mark.parametrize("locale", load_bot_definition().locales)
+def test_every_locales_responses_pass_aws_code_hook_response_schema(locale):
+    # AWS's own schema for a Lex V2 code hook Lambda's answer (tests/fixtures/lex/README.md).
+    from jsonschema import Draft201909Validator
+
+    schema = json.loads((ROOT / "tests/fixtures/lex/LexCodeHookResponseSchema.json").read_text())
+    validator = Draft201909Validator(schema)
+    for intent in ("Joke", "Fact", "FallbackIntent"):
+        for source in ("FulfillmentCodeHook", "DialogCodeHook"):
+            event = localised_event(intent, locale)
+            event["invocationSource"] = source
+            response = lex_fulfilment(event, rng=random.Random(7))
+            assert [e.message for e in validator.iter_errors(response)] == [], (intent, source)
