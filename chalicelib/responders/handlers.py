@@ -24,6 +24,7 @@ what cannot be answered for good is published as REPLY_SKIPPED with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ def respond_to_text(detail: dict) -> SendTweet | ReplySkipped:
     question = strip_mentions_and_urls(message.Text)
     if question:
         intent, text, language = ask_bot(question, message.Twitter.UserId, choice)
-        choice = LanguageChoice(language, choice.locale, choice.unspoken)
+        choice = dataclasses.replace(choice, language=language)
     else:
         # Only handles and links (e.g. a bare "@bot"): Lex refuses empty text, and the
         # helpful answer to an empty question is what the bot can do.
@@ -122,16 +123,16 @@ def ask_bot(question: str, session_id: str, choice: LanguageChoice) -> tuple[str
     bot, conversation = load_bot_definition(), backend.conversation()
     answer = conversation.ask(question, session_id=session_id, locale=choice.locale)
     if choice.locale is None or _understood(answer, bot):
-        return (
-            str(answer.get("Intent", "")),
-            str(answer.get("Message", "")).strip(),
-            choice.language,
-        )
+        return (*_said(answer), choice.language)
     english = conversation.ask(question, session_id=session_id, locale=None)
     if _understood(english, bot):
         log.info("locale %s found no intent; English found one", choice.locale)
-        return str(english.get("Intent", "")), str(english.get("Message", "")).strip(), ENGLISH
-    return str(answer.get("Intent", "")), str(answer.get("Message", "")).strip(), choice.language
+        return (*_said(english), ENGLISH)
+    return (*_said(answer), choice.language)
+
+
+def _said(answer: dict[str, Any]) -> tuple[str, str]:
+    return str(answer.get("Intent", "")), str(answer.get("Message", "")).strip()
 
 
 def _understood(answer: dict[str, Any], bot: BotDefinition) -> bool:
