@@ -1,5 +1,5 @@
 -- Replies by language: for each language messages were written in, how many replies went
--- out in which language, and whether that was the writer's own (issue 28).
+-- out in which language, and whether that was the writer's own (docs/LANGUAGES.md).
 -- A message's language is its MESSAGE_ANALYSED's (X's `lang` when X gave one, else the
 -- analysis's detection), cut to its primary subtag ("pt-BR" -> "pt"); none is `und`. A
 -- reply's is SEND_TWEET's `Language`; a reply from before replies carried one is

