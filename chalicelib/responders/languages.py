@@ -74,12 +74,15 @@ def choose_language(detected: str | None, bot: BotDefinition | None = None) -> L
 
 @lru_cache(maxsize=16)
 def reply_texts(language: str) -> ReplyTexts:
-    """The fixed texts in `language`; the English ones for a language without its file."""
+    """The fixed texts in `language`; the English ones for a language the bot does not
+    speak or that has no file. Only a language of bot.json's locales names a file, so no
+    code a message carries (X's `lang` is the sender's to set) becomes part of a path."""
     bot = load_bot_definition()
+    if language == ENGLISH or language not in bot.languages:
+        return bot.texts
     path = CONTENT_DIR / f"texts.{language}.json"
-    if language == ENGLISH or not path.is_file():
-        if language != ENGLISH:
-            logger.warning("no texts in %r: answering in English", language)
+    if not path.is_file():
+        logger.warning("no texts in %r: answering in English", language)
         return bot.texts
     with path.open(encoding="utf-8") as handle:
         texts = parse_reply_texts(json.load(handle), bot)
