@@ -45,6 +45,18 @@ JOKE_BLOCKLIST = re.compile(
 )
 
 
+# pyjokes' neutral English jokes (0.8.3) that the language detector reads as another
+# language (a pun on a foreign-looking word, code, or too few words): a reply must be
+# recognisably in the writer's language, as every other language's file is checked to be.
+PYJOKES_NOT_READ_AS_ENGLISH = frozenset(
+    {
+        "Why do sin and tan work? Just cos.",
+        "['hip', 'hip'] (hip hip array!)",
+        "Computer programmers do it byte by byte.",
+    }
+)
+
+
 class UnknownIntentError(InputError):
     """An intent this code does not fulfil: bot.json and the code disagree."""
 
@@ -119,7 +131,9 @@ def joke_pool(language: str = ENGLISH) -> tuple[str, ...]:
     library = [
         joke
         for joke in pyjokes.get_jokes(language="en", category="neutral")
-        if len(joke) <= MAX_REPLY_CHARS and not JOKE_BLOCKLIST.search(joke)
+        if len(joke) <= MAX_REPLY_CHARS
+        and not JOKE_BLOCKLIST.search(joke)
+        and joke not in PYJOKES_NOT_READ_AS_ENGLISH
     ]
     logger.debug("joke pool: %d bundled + %d from pyjokes", len(bundled), len(library))
     return tuple(dict.fromkeys((*bundled, *library)))

@@ -217,6 +217,17 @@ def test_every_language_file_is_sourced_short_and_in_its_language(path):
         assert detector.detect_language(text)["LanguageCode"] == language, text
 
 
+@pytest.mark.parametrize("pool", [joke_pool, fact_pool], ids=["jokes", "facts"])
+def test_every_english_joke_and_fact_is_read_as_english(pool):
+    """As every other language's file: the whole pool, pyjokes' share included, so a random
+    draw can never be a reply the detector takes for another language."""
+    from chalicelib.analysis.local_text import LocalTextAnalyser
+
+    detector = LocalTextAnalyser()
+    misread = [t for t in pool() if detector.detect_language(t)["LanguageCode"] != "en"]
+    assert misread == []
+
+
 @pytest.mark.parametrize("name", ["jokes.json", "facts.json"])
 def test_the_english_content_carries_its_sources_too(name):
     raw = json.loads((CONTENT_DIR / name).read_text(encoding="utf-8"))
