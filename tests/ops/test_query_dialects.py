@@ -35,7 +35,9 @@ ATHENA_FUNCTIONS = {
     "lower",
     "max",
     "min",
+    "nullif",  # Trino's conditional expression; DuckDB's means the same
     "round",
+    "split_part",  # Trino's and DuckDB's both count fields from 1
     "sum",
     "try_cast",
     "unnest",
