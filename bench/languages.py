@@ -54,17 +54,10 @@ def reply_language(text: str, said: str | None) -> str:
 def answer(received: dict[str, Any]) -> Any:
     """SEND_TWEET or REPLY_SKIPPED for one MESSAGE_RECEIVED detail, through the real steps."""
     from chalicelib.analysis import steps
+    from chalicelib.analysis.orchestrator import analysis_state
     from chalicelib.responders.handlers import respond_to_images, respond_to_text
 
-    downloaded = steps.download_media(received)
-    state = {
-        "Message": received,
-        "Text": steps.analyse_text(received),
-        "Images": [steps.analyse_image(media) for media in downloaded["Media"]],
-        "Rejected": downloaded["Rejected"],
-        "Provider": "local",
-    }
-    detail = steps.build_analysed(state).to_detail()
+    detail = steps.build_analysed(analysis_state(received)).to_detail()
     return respond_to_images(detail) if detail["Analysis"]["Images"] else respond_to_text(detail)
 
 

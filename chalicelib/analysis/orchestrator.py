@@ -47,16 +47,21 @@ def analyse(
 ) -> dict[str, Any]:
     """Run the workflow for one MESSAGE_RECEIVED detail; returns the published detail."""
     try:
-        state = _analysis_state(message, image_concurrency, sleep)
+        state = analysis_state(message, image_concurrency=image_concurrency, sleep=sleep)
     except Exception as exc:  # the workflow's Catch: reported, not swallowed
         logger.error("analysis of %s failed: %s", message.get("MessageId"), exc)
         return steps.publish_analysis_failed({"Message": message, "Error": failure_text(exc)})
     return steps.publish_analysis(state)
 
 
-def _analysis_state(
-    message: dict[str, Any], image_concurrency: int, sleep: Callable[[float], None]
+def analysis_state(
+    message: dict[str, Any],
+    *,
+    image_concurrency: int = 2,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
+    """The workflow's state once every step has run (what `steps.build_analysed` reads),
+    published nowhere: a step that still fails after its retries raises."""
     downloaded = with_step_retries(lambda: steps.download_media(message), sleep=sleep)
     with ThreadPoolExecutor(1 + image_concurrency, thread_name_prefix="analysis") as pool:
         text = pool.submit(with_step_retries, lambda: steps.analyse_text(message), sleep=sleep)

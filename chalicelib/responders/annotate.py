@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
+from chalicelib.egress.text_fit import weighted_length
 from chalicelib.responders.bot_definition import ReplyTexts, load_bot_definition
 from chalicelib.x_cost import without_links
 
@@ -91,8 +92,6 @@ def reply_text_for_people(names: list[str], texts: ReplyTexts | None = None) -> 
 
     A long list is cut to what fits, ending "and N more", so the reply always fits a post:
     fitting weighs the text as X does (CJK counts twice), so it holds in every language."""
-    from chalicelib.egress.text_fit import weighted_length
-
     texts = texts or load_bot_definition().texts
     people, separator = texts.people, texts.separators["names"]
     # A name is the outside world's (Rekognition, the gallery): one X reads as a link

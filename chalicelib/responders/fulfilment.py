@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.errors import InputError
+from chalicelib.responders.annotate import MAX_REPLY_CHARS
 from chalicelib.responders.bot_definition import ENGLISH, FALLBACK_INTENT, locale_language
 from chalicelib.responders.languages import CONTENT_DIR, fits, reply_texts
 
@@ -30,10 +31,6 @@ logger = logging.getLogger(__name__)
 
 JOKE = "Joke"
 FACT = "Fact"
-
-# A reply is prefixed with "@handle " (up to 16 chars) and must fit a 280-character post;
-# 240 leaves room for that and for a little framing.
-MAX_REPLY_CHARS = 240
 
 # pyjokes' "neutral" category still jokes about death, self-harm, drink and insults; a
 # public bot answering strangers leaves those out. Whole words, case-insensitive.

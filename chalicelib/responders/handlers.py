@@ -56,9 +56,7 @@ from chalicelib.responders.annotate import (
 from chalicelib.responders.bot_definition import (
     ENGLISH,
     FALLBACK_INTENT,
-    BotDefinition,
     ReplyTexts,
-    load_bot_definition,
 )
 from chalicelib.responders.languages import (
     LanguageChoice,
@@ -120,12 +118,12 @@ def ask_bot(question: str, session_id: str, choice: LanguageChoice) -> tuple[str
     English when that locale's confidence is too low for any intent. An intent English
     finds is answered in English (the request was made in English); when neither finds one,
     the help comes in the message's own language."""
-    bot, conversation = load_bot_definition(), backend.conversation()
+    conversation = backend.conversation()
     answer = conversation.ask(question, session_id=session_id, locale=choice.locale)
-    if choice.locale is None or _understood(answer, bot):
+    if choice.locale is None or _understood(answer):
         return (*_said(answer), choice.language)
     english = conversation.ask(question, session_id=session_id, locale=None)
-    if _understood(english, bot):
+    if _understood(english):
         log.info("locale %s found no intent; English found one", choice.locale)
         return (*_said(english), ENGLISH)
     return (*_said(answer), choice.language)
@@ -135,11 +133,10 @@ def _said(answer: dict[str, Any]) -> tuple[str, str]:
     return str(answer.get("Intent", "")), str(answer.get("Message", "")).strip()
 
 
-def _understood(answer: dict[str, Any], bot: BotDefinition) -> bool:
-    return (
-        answer.get("Intent") not in (None, "", FALLBACK_INTENT)
-        and float(answer.get("Confidence") or 0.0) >= bot.nlu_confidence_threshold
-    )
+def _understood(answer: dict[str, Any]) -> bool:
+    # Both adapters already apply nluConfidenceThreshold (Lex, and the local matcher as Lex
+    # does): below it, the intent is FallbackIntent.
+    return answer.get("Intent") not in (None, "", FALLBACK_INTENT)
 
 
 def respond_to_images(detail: dict) -> SendTweet | ReplySkipped:

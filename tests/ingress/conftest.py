@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from chalice.test import Client
 from magpie.apps import load_app
-from magpie.runtime import lake_targets
 
 from chalicelib import backend
 from chalicelib.ingress.signature import SIGNATURE_HEADER, sign
 from tests.conftest import SECRET
+from tests.ops.lakedata import write_through_the_routes
 
 
 class Webhook:
@@ -33,11 +33,7 @@ class Webhook:
         store = backend.local_bus_store()
         new = [envelope for _, envelope in store.events_since(self._seen)]
         self._seen = store.last_seq()
-        routes = lake_targets(self.home)
-        for envelope in new:
-            for route in routes:
-                if route.matches(envelope):
-                    route.handler(envelope, None)
+        write_through_the_routes(self.home / "lake", new)
         return new
 
     def lake(self) -> list[dict[str, Any]]:

@@ -17,11 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from magpie.lake import LocalLake, raw_x_lake
 from magpie.replay import replay_copy
+from magpie.runtime import lake_targets
 
 from chalicelib.bus.envelope import make_envelope
-from chalicelib.bus.pattern import compile_pattern
 from chalicelib.events import (
     DIRECT_MESSAGE,
     MENTION,
@@ -38,7 +37,6 @@ from chalicelib.events import (
     TweetSent,
     TwitterIds,
 )
-from chalicelib.lake_routes import RAW_X_PATTERN
 
 
 def envelope(model: Any, time: str) -> dict[str, Any]:
@@ -183,16 +181,24 @@ def history() -> list[dict[str, Any]]:
     ]
 
 
+def write_through_the_routes(lake_root: Path, envelopes: list[dict[str, Any]]) -> None:
+    """Write as the runtime does: each envelope to the lake target whose pattern matches
+    (Magpie's events at `lake_root`, X's raw items under its x-raw/)."""
+    assert lake_root.name == "lake", "the runtime's lake is MAGPIE_HOME/lake"
+    routes = lake_targets(lake_root.parent)
+    for envelope in envelopes:
+        for route in routes:
+            if route.matches(envelope):
+                route.handler(envelope, None)
+
+
 def write_lake(lake_root: Path) -> list[dict[str, Any]]:
     """Write the history to a lake as Firehose would: with a duplicate and a replayed copy,
     each record under its route's prefix (X's raw items in x-raw/, as the runtime writes)."""
-    lake = LocalLake(lake_root)
-    raw = compile_pattern(RAW_X_PATTERN)
     envelopes = history()
-    for record in envelopes:
-        (raw_x_lake(lake_root) if raw.matches(record) else lake).write(record)
     m1_analysis = next(e for e in envelopes if e["time"] == M1_ANALYSED_AT)
-    lake.write(m1_analysis)  # delivered twice
     m2_analysis = next(e for e in envelopes if e["time"] == M2_ANALYSED_AT)
-    lake.write(replay_copy(m2_analysis, "replay-1"))
+    # m1's analysis delivered twice; m2's replayed from the archive.
+    extra = [m1_analysis, replay_copy(m2_analysis, "replay-1")]
+    write_through_the_routes(lake_root, [*envelopes, *extra])
     return envelopes

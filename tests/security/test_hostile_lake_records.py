@@ -18,7 +18,7 @@ from magpie.runtime import lake_targets
 
 from chalicelib.bus.envelope import make_envelope
 from chalicelib.events import MODELS, TWITTER_DETAIL_TYPES, OutgoingEvent
-from tests.ops.lakedata import M4_ANALYSED_AT, write_lake
+from tests.ops.lakedata import M4_ANALYSED_AT, write_lake, write_through_the_routes
 
 # Every report `magpie report` knows (and Athena has as a named query).
 REPORTS = tuple(reports.named_queries())
@@ -38,21 +38,12 @@ def raw_envelope(detail_type: str, detail: dict, time: str = "2026-07-16T10:00:0
     return make_envelope(event, account="000000000000", region="eu-west-1")
 
 
-def write_through_the_routes(home, envelopes) -> None:
-    """Write as the runtime does: each envelope to the lake route whose pattern matches."""
-    routes = lake_targets(home)
-    for envelope in envelopes:
-        for route in routes:
-            if route.matches(envelope):
-                route.handler(envelope, None)
-
-
 @pytest.fixture
 def clean_and_hostile(tmp_path):
     clean, hostile = tmp_path / "clean" / "lake", tmp_path / "hostile" / "lake"
     write_lake(clean)
     write_lake(hostile)
-    write_through_the_routes(hostile.parent, [raw_envelope(*item) for item in HOSTILE_ITEMS])
+    write_through_the_routes(hostile, [raw_envelope(*item) for item in HOSTILE_ITEMS])
     return clean, hostile
 
 
